@@ -1,1 +1,9 @@
-//! placeholder
+//! hashrouter: a Stratum V2 node for mining farms.
+//!
+//! - [`core`]: the sans-IO state machine (device sessions, jobs, shares, upstream channel);
+//! - [`net`]: the tokio shell around it (SV1 listener, SV2 upstream client);
+//! - [`node`]: wiring a running node together from a [`config::Config`];
+//! - [`demo`]: the self-contained demo with simulated pool and miners.
+
+pub mod config;
+pub mod core;

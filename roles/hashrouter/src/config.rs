@@ -1,0 +1,275 @@
+//! The node's TOML configuration: typed, documented in `config-examples/`, validated at load.
+//!
+//! Every struct denies unknown fields so a typo is an error rather than a silently ignored
+//! setting, and [`Config::validate`] names the offending field in each error.
+
+use std::path::Path;
+use std::time::Duration;
+
+use key_utils::Secp256k1PublicKey;
+use serde::Deserialize;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("invalid `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// The whole node configuration (`hashrouter run --config FILE`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub sv1: Sv1Config,
+    #[serde(default)]
+    pub difficulty: DifficultyConfig,
+    #[serde(default)]
+    pub jobs: JobsConfig,
+    pub upstream: UpstreamConfig,
+}
+
+/// The Stratum V1 listener for legacy devices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sv1Config {
+    /// `IP:port` to accept devices on.
+    pub listen: String,
+    /// Bytes of extranonce2 each device rolls (2..=8).
+    #[serde(default = "default_extranonce2_size")]
+    pub extranonce2_size: u8,
+    /// Longest accepted line from a device; a longer one disconnects that device.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+/// Node-side vardiff: every device's difficulty is chosen by the node, not by the pools.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DifficultyConfig {
+    /// Difficulty a new device starts at (before its hashrate is measured).
+    #[serde(default = "default_initial_difficulty")]
+    pub initial: f64,
+    #[serde(default = "default_min_difficulty")]
+    pub minimum: f64,
+    #[serde(default = "default_max_difficulty")]
+    pub maximum: f64,
+    /// Share rate per device the node steers towards; more shares give tighter estimates.
+    #[serde(default = "default_shares_per_minute")]
+    pub shares_per_minute: f64,
+    /// Shortest time between two difficulty changes of one device, unless far off target.
+    #[serde(default = "default_retarget_secs")]
+    pub retarget_secs: u64,
+}
+
+/// How jobs reach devices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Re-send the current job with a fresh ntime after this many seconds without a new job, for
+    /// firmware that reconnects when work looks stuck. 0 disables.
+    #[serde(default)]
+    pub keepalive_secs: u64,
+}
+
+/// The SV2 pool every device's work goes to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// `host:port` of the pool's SV2 endpoint.
+    pub address: String,
+    /// The pool's authority public key (base58check, as SRI prints it); the Noise handshake
+    /// fails unless the pool's certificate is signed by it.
+    pub authority_pubkey: String,
+    /// User identity for the aggregated extended channel (the pool account / worker).
+    pub user_identity: String,
+    /// Ask the pool to allow version rolling on every job (needed by AsicBoost hardware).
+    #[serde(default = "default_true")]
+    pub require_version_rolling: bool,
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    /// First reconnect delay; doubles per failure up to `reconnect_max_secs`.
+    #[serde(default = "default_reconnect_min_ms")]
+    pub reconnect_min_ms: u64,
+    #[serde(default = "default_reconnect_max_secs")]
+    pub reconnect_max_secs: u64,
+}
+
+fn default_extranonce2_size() -> u8 {
+    4
+}
+fn default_max_line_bytes() -> usize {
+    16 * 1024
+}
+fn default_initial_difficulty() -> f64 {
+    16384.0
+}
+fn default_min_difficulty() -> f64 {
+    1e-6
+}
+fn default_max_difficulty() -> f64 {
+    1e15
+}
+fn default_shares_per_minute() -> f64 {
+    20.0
+}
+fn default_retarget_secs() -> u64 {
+    30
+}
+fn default_true() -> bool {
+    true
+}
+fn default_connect_timeout_secs() -> u64 {
+    10
+}
+fn default_reconnect_min_ms() -> u64 {
+    500
+}
+fn default_reconnect_max_secs() -> u64 {
+    30
+}
+
+impl Default for DifficultyConfig {
+    fn default() -> Self {
+        DifficultyConfig {
+            initial: default_initial_difficulty(),
+            minimum: default_min_difficulty(),
+            maximum: default_max_difficulty(),
+            shares_per_minute: default_shares_per_minute(),
+            retarget_secs: default_retarget_secs(),
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig { keepalive_secs: 0 }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value a parse cannot: ranges, addresses, keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.sv1
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| invalid("sv1.listen", format!("{e} (expected IP:port)")))?;
+        if !(2..=8).contains(&self.sv1.extranonce2_size) {
+            return Err(invalid("sv1.extranonce2_size", "must be between 2 and 8"));
+        }
+        if !(512..=1024 * 1024).contains(&self.sv1.max_line_bytes) {
+            return Err(invalid(
+                "sv1.max_line_bytes",
+                "must be between 512 and 1048576",
+            ));
+        }
+        let d = &self.difficulty;
+        for (field, value) in [
+            ("difficulty.initial", d.initial),
+            ("difficulty.minimum", d.minimum),
+            ("difficulty.maximum", d.maximum),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(invalid(field, "must be a positive number"));
+            }
+        }
+        if d.minimum > d.maximum {
+            return Err(invalid("difficulty.minimum", "is above difficulty.maximum"));
+        }
+        if d.initial < d.minimum || d.initial > d.maximum {
+            return Err(invalid(
+                "difficulty.initial",
+                "must lie between difficulty.minimum and difficulty.maximum",
+            ));
+        }
+        if !(d.shares_per_minute > 0.0 && d.shares_per_minute <= 600.0) {
+            return Err(invalid(
+                "difficulty.shares_per_minute",
+                "must be above 0 and at most 600",
+            ));
+        }
+        if d.retarget_secs == 0 {
+            return Err(invalid("difficulty.retarget_secs", "must be at least 1"));
+        }
+        validate_host_port("upstream.address", &self.upstream.address)?;
+        self.upstream.authority_key()?;
+        if self.upstream.user_identity.is_empty() || self.upstream.user_identity.len() > 255 {
+            return Err(invalid(
+                "upstream.user_identity",
+                "must be 1 to 255 bytes long",
+            ));
+        }
+        if self.upstream.connect_timeout_secs == 0 {
+            return Err(invalid("upstream.connect_timeout_secs", "must be at least 1"));
+        }
+        if self.upstream.reconnect_min_ms == 0 {
+            return Err(invalid("upstream.reconnect_min_ms", "must be at least 1"));
+        }
+        if self.upstream.reconnect_max_secs * 1000 < self.upstream.reconnect_min_ms {
+            return Err(invalid(
+                "upstream.reconnect_max_secs",
+                "is shorter than upstream.reconnect_min_ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl UpstreamConfig {
+    /// The pinned pool authority key.
+    pub fn authority_key(&self) -> Result<Secp256k1PublicKey, ConfigError> {
+        self.authority_pubkey.parse::<Secp256k1PublicKey>().map_err(|e| {
+            invalid(
+                "upstream.authority_pubkey",
+                format!("not a base58check secp256k1 public key ({e:?})"),
+            )
+        })
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout_secs)
+    }
+}
+
+fn validate_host_port(field: &'static str, value: &str) -> Result<(), ConfigError> {
+    let Some((host, port)) = value.rsplit_once(':') else {
+        return Err(invalid(field, "expected host:port"));
+    };
+    if host.is_empty() {
+        return Err(invalid(field, "host is empty"));
+    }
+    port.parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| invalid(field, format!("`{port}` is not a port number")))?;
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! One connected Stratum V1 device as the core sees it: its session state, its difficulty and
+//! its counters. The wire format is parsed by the network layer into [`DeviceRequest`].
+
+use std::time::Instant;
+
+use work::Target;
+
+use super::share::PreviousTarget;
+use super::vardiff::{Vardiff, VardiffConfig};
+
+/// A node-unique device number. For SV1 devices it is also their `extranonce1` (4 bytes, big
+/// endian), so it stays the same whichever pool the device's work goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceId(pub u32);
+
+impl DeviceId {
+    pub fn extranonce1(self) -> [u8; 4] {
+        self.0.to_be_bytes()
+    }
+}
+
+impl std::fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
+/// A JSON-RPC id exactly as the device sent it, echoed in the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestId {
+    Null,
+    Number(i64),
+    Text(String),
+}
+
+/// What a device asked for, in the core's own terms (owned; parsed by the network layer).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeviceRequest {
+    Configure {
+        id: RequestId,
+        /// Requested version-rolling mask, if the device asked for version rolling.
+        version_rolling_mask: Option<u32>,
+        minimum_difficulty: Option<f64>,
+        /// Extensions we do not implement, answered `false`.
+        unsupported: Vec<String>,
+        /// Whether `subscribe-extranonce` and `info` were asked (answered, nothing to do).
+        subscribe_extranonce: bool,
+        info: bool,
+    },
+    Subscribe {
+        id: RequestId,
+        user_agent: Option<String>,
+    },
+    Authorize {
+        id: RequestId,
+        user: String,
+    },
+    ExtranonceSubscribe {
+        id: RequestId,
+    },
+    SuggestDifficulty {
+        id: RequestId,
+        difficulty: f64,
+    },
+    Submit {
+        id: RequestId,
+        submit: Submit,
+    },
+    Unknown {
+        id: RequestId,
+        method: String,
+    },
+}
+
+/// `mining.submit` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submit {
+    pub worker: String,
+    /// The job id as the device sent it; node job ids are lower-case hex.
+    pub job_id: String,
+    pub extranonce2: Vec<u8>,
+    pub ntime: u32,
+    pub nonce: u32,
+    pub version_bits: Option<u32>,
+}
+
+/// Share counters of one device.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceCounters {
+    pub accepted: u64,
+    /// Sum of the difficulties of accepted shares (×2^32 = hashes).
+    pub accepted_work: f64,
+    pub rejected: u64,
+    pub stale: u64,
+    /// Shares that met the upstream target and were sent to the pool.
+    pub forwarded: u64,
+}
+
+/// Session of one device.
+#[derive(Debug)]
+pub struct Device {
+    pub id: DeviceId,
+    pub connected_at: Instant,
+    pub subscribed: bool,
+    pub user_agent: Option<String>,
+    /// Worker names the device authorized (usually one).
+    pub workers: Vec<String>,
+    /// Version-rolling mask granted at `mining.configure` (0 = none).
+    pub version_mask: u32,
+    /// Lowest difficulty the device asked to get (`minimum-difficulty`).
+    pub minimum_difficulty: Option<f64>,
+    pub vardiff: Vardiff,
+    pub target: Target,
+    /// Target before the last difficulty change, for shares on jobs sent before it.
+    pub previous_target: Option<PreviousTarget>,
+    /// Id of the last job sent, so a new device or upstream gets the current one exactly once.
+    pub last_job_sent: Option<u32>,
+    pub counters: DeviceCounters,
+}
+
+impl Device {
+    pub fn new(id: DeviceId, vardiff: &VardiffConfig, now: Instant) -> Self {
+        let vardiff = Vardiff::new(vardiff, now);
+        Device {
+            id,
+            connected_at: now,
+            subscribed: false,
+            user_agent: None,
+            workers: Vec::new(),
+            version_mask: 0,
+            minimum_difficulty: None,
+            target: Target::from_difficulty(vardiff.difficulty()),
+            vardiff,
+            previous_target: None,
+            last_job_sent: None,
+            counters: DeviceCounters::default(),
+        }
+    }
+
+    /// Whether the device may receive jobs and submit shares.
+    pub fn is_ready(&self) -> bool {
+        self.subscribed && !self.workers.is_empty()
+    }
+
+    /// Applies a new difficulty from the next job on (`next_job_id`), remembering the old
+    /// target for shares on earlier jobs. Returns the difficulty actually set.
+    pub fn set_difficulty(&mut self, difficulty: f64, next_job_id: u32) -> f64 {
+        let difficulty = match self.minimum_difficulty {
+            Some(floor) => difficulty.max(floor),
+            None => difficulty,
+        };
+        self.previous_target = Some(PreviousTarget {
+            target: self.target,
+            before_job: next_job_id,
+        });
+        self.target = Target::from_difficulty(difficulty);
+        difficulty
+    }
+
+    /// Hashrate estimate in H/s from accepted work since the device connected.
+    pub fn hashrate(&self, now: Instant) -> f64 {
+        let secs = now.saturating_duration_since(self.connected_at).as_secs_f64();
+        if secs < 1.0 {
+            return 0.0;
+        }
+        work::work_of_difficulty(self.counters.accepted_work) / secs
+    }
+}

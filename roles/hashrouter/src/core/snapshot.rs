@@ -1,0 +1,32 @@
+//! Read-only pictures of the core's state, for the demo table, tests and (later) the API.
+
+use super::device::{DeviceCounters, DeviceId};
+use super::upstream::UpstreamCounters;
+
+/// One device as the operator sees it.
+#[derive(Debug, Clone)]
+pub struct DeviceSnapshot {
+    pub id: DeviceId,
+    pub worker: Option<String>,
+    pub user_agent: Option<String>,
+    pub difficulty: f64,
+    /// H/s estimated from accepted work since it connected.
+    pub hashrate: f64,
+    pub counters: DeviceCounters,
+}
+
+/// The upstream channel as the operator sees it.
+#[derive(Debug, Clone)]
+pub struct UpstreamSnapshot {
+    pub connected: bool,
+    pub channel_id: Option<u32>,
+    pub difficulty: Option<f64>,
+    pub counters: UpstreamCounters,
+}
+
+/// The whole node at one instant.
+#[derive(Debug, Clone)]
+pub struct NodeSnapshot {
+    pub devices: Vec<DeviceSnapshot>,
+    pub upstream: UpstreamSnapshot,
+}
