@@ -1,0 +1,131 @@
+//! Client→server lines: the requests a miner sends.
+
+use super::{close_request, open_request};
+use crate::client::Submit;
+use crate::hex::write_u32_hex;
+use crate::id::Id;
+use crate::json::{write_f64, write_hex_str, write_str, write_u32_str, write_u64};
+use crate::Sv1Error;
+
+/// What a miner asks for in `mining.configure`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConfigureRequest {
+    /// `(mask, min_bit_count)` to request version rolling.
+    pub version_rolling: Option<(u32, u32)>,
+    pub minimum_difficulty: Option<f64>,
+    pub subscribe_extranonce: bool,
+}
+
+/// `mining.subscribe` with optional user agent and session id.
+pub fn subscribe(
+    out: &mut Vec<u8>,
+    id: &Id<'_>,
+    user_agent: Option<&str>,
+    session_id: Option<&str>,
+) {
+    open_request(out, id, "mining.subscribe");
+    if let Some(user_agent) = user_agent {
+        write_str(out, user_agent);
+        if let Some(session_id) = session_id {
+            out.push(b',');
+            write_str(out, session_id);
+        }
+    }
+    close_request(out);
+}
+
+/// `mining.authorize`.
+pub fn authorize(out: &mut Vec<u8>, id: &Id<'_>, user: &str, password: &str) {
+    open_request(out, id, "mining.authorize");
+    write_str(out, user);
+    out.push(b',');
+    write_str(out, password);
+    close_request(out);
+}
+
+/// `mining.configure` (BIP 310).
+pub fn configure(
+    out: &mut Vec<u8>,
+    id: &Id<'_>,
+    request: &ConfigureRequest,
+) -> Result<(), Sv1Error> {
+    let mark = out.len();
+    open_request(out, id, "mining.configure");
+    out.push(b'[');
+    let mut names = Vec::with_capacity(3);
+    if request.version_rolling.is_some() {
+        names.push("version-rolling");
+    }
+    if request.minimum_difficulty.is_some() {
+        names.push("minimum-difficulty");
+    }
+    if request.subscribe_extranonce {
+        names.push("subscribe-extranonce");
+    }
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, name);
+    }
+    out.extend_from_slice(b"],{");
+    let mut first = true;
+    if let Some((mask, min_bits)) = request.version_rolling {
+        out.extend_from_slice(b"\"version-rolling.mask\":");
+        write_u32_str(out, mask);
+        out.extend_from_slice(b",\"version-rolling.min-bit-count\":");
+        write_u64(out, u64::from(min_bits));
+        first = false;
+    }
+    if let Some(difficulty) = request.minimum_difficulty {
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"minimum-difficulty.value\":");
+        if let Err(e) = write_f64(out, difficulty) {
+            out.truncate(mark);
+            return Err(e);
+        }
+    }
+    out.push(b'}');
+    close_request(out);
+    Ok(())
+}
+
+/// `mining.extranonce.subscribe`.
+pub fn extranonce_subscribe(out: &mut Vec<u8>, id: &Id<'_>) {
+    open_request(out, id, "mining.extranonce.subscribe");
+    close_request(out);
+}
+
+/// `mining.suggest_difficulty`.
+pub fn suggest_difficulty(out: &mut Vec<u8>, id: &Id<'_>, difficulty: f64) -> Result<(), Sv1Error> {
+    let mark = out.len();
+    open_request(out, id, "mining.suggest_difficulty");
+    if let Err(e) = write_f64(out, difficulty) {
+        out.truncate(mark);
+        return Err(e);
+    }
+    close_request(out);
+    Ok(())
+}
+
+/// `mining.submit`, with the 6th version-bits param when present.
+pub fn submit(out: &mut Vec<u8>, id: &Id<'_>, share: &Submit<'_>) {
+    open_request(out, id, "mining.submit");
+    write_str(out, &share.worker);
+    out.push(b',');
+    write_str(out, &share.job_id);
+    out.push(b',');
+    write_hex_str(out, share.extranonce2.as_bytes());
+    out.push(b',');
+    write_u32_str(out, share.ntime);
+    out.push(b',');
+    write_u32_str(out, share.nonce);
+    if let Some(bits) = share.version_bits {
+        out.extend_from_slice(b",\"");
+        write_u32_hex(out, bits);
+        out.push(b'"');
+    }
+    close_request(out);
+}
