@@ -1,0 +1,70 @@
+//! `minesim`: simulated mining peers. A thin dispatcher over the library.
+
+use clap::{Parser, Subcommand};
+use minesim::pool::{Pool, PoolConfig};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "minesim", about = "Simulated mining peers for tests, demos and benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// An SV2 pool over Noise with a synthetic chain.
+    Pool {
+        #[arg(long, default_value = "127.0.0.1:34254")]
+        listen: SocketAddr,
+        /// Authority public key (base58check); defaults to SRI's test key.
+        #[arg(long, requires = "secret")]
+        pubkey: Option<String>,
+        /// Authority secret key (base58check).
+        #[arg(long, requires = "pubkey")]
+        secret: Option<String>,
+        /// Advance the synthetic chain every N seconds (default: only on found blocks).
+        #[arg(long)]
+        block_interval_secs: Option<u64>,
+        /// Compact network target (e.g. 0x207fffff for regtest-easy blocks).
+        #[arg(long, value_parser = parse_u32)]
+        nbits: Option<u32>,
+    },
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).map_err(|e| e.to_string()),
+        None => s.parse().map_err(|e: std::num::ParseIntError| e.to_string()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Pool { listen, pubkey, secret, block_interval_secs, nbits } => {
+            let mut config = PoolConfig::new(listen);
+            if let (Some(p), Some(s)) = (pubkey, secret) {
+                config.authority_public = p;
+                config.authority_secret = s;
+            }
+            config.block_interval = block_interval_secs.map(Duration::from_secs);
+            if let Some(n) = nbits {
+                config.nbits = n;
+            }
+            let public = config.authority_public.clone();
+            let pool = Pool::start(config).await?;
+            println!("minesim pool listening on {} (authority {public})", pool.local_addr());
+            tokio::signal::ctrl_c().await?;
+            pool.shutdown().await;
+        }
+    }
+    Ok(())
+}
