@@ -26,12 +26,7 @@ impl std::fmt::Display for DeviceId {
 }
 
 /// A JSON-RPC id exactly as the device sent it, echoed in the answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestId {
-    Null,
-    Number(i64),
-    Text(String),
-}
+pub type RequestId = sv1::Id<'static>;
 
 /// What a device asked for, in the core's own terms (owned; parsed by the network layer).
 #[derive(Debug, Clone, PartialEq)]

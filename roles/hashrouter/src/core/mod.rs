@@ -20,6 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sv1::encode::server::ConfigureResult;
 use tracing::{debug, info, warn};
 use work::Target;
 
@@ -179,7 +180,7 @@ impl Core {
                     Ok(new_difficulty) => {
                         self.send(device, lines::result_bool(&id, true));
                         if let Some(difficulty) = new_difficulty {
-                            self.send(device, lines::set_difficulty(difficulty));
+                            self.send_difficulty(device, difficulty);
                         }
                     }
                     Err(rejection) => {
@@ -224,13 +225,17 @@ impl Core {
             }
             ok
         });
+        let refused: Vec<&str> = unsupported.iter().map(String::as_str).collect();
+        // subscribe-extranonce: our extranonce never changes (DESIGN.md §3), nothing to send.
         let line = lines::configure_result(
             &id,
-            granted,
-            minimum_accepted,
-            subscribe_extranonce,
-            info,
-            unsupported,
+            &ConfigureResult {
+                version_rolling_mask: granted,
+                minimum_difficulty: minimum_accepted,
+                subscribe_extranonce: subscribe_extranonce.then_some(false),
+                info: info.then_some(true),
+                refused: &refused,
+            },
         );
         self.send(device, line);
     }
@@ -248,7 +253,7 @@ impl Core {
         d.vardiff.reset_to(&vardiff, difficulty, now);
         let applied = d.set_difficulty(d.vardiff.difficulty(), next_job);
         if d.is_ready() {
-            self.send(device, lines::set_difficulty(applied));
+            self.send_difficulty(device, applied);
         }
     }
 
@@ -261,7 +266,7 @@ impl Core {
             return;
         }
         let difficulty = d.vardiff.difficulty();
-        self.send(device, lines::set_difficulty(difficulty));
+        self.send_difficulty(device, difficulty);
         if let Some(job) = self.jobs.current().cloned() {
             self.send_job(device, &job, true);
         }
@@ -513,7 +518,7 @@ impl Core {
             }
         }
         for (device, difficulty) in changes {
-            self.send(device, lines::set_difficulty(difficulty));
+            self.send_difficulty(device, difficulty);
         }
         if let Some(idle) = self.config.keepalive {
             if let Some(job) = self.jobs.keepalive(idle, now) {
@@ -552,6 +557,12 @@ impl Core {
             d.last_job_sent = Some(job.id);
         }
         self.send(device, lines::notify(job, clean));
+    }
+
+    fn send_difficulty(&mut self, device: DeviceId, difficulty: f64) {
+        if let Some(line) = lines::set_difficulty(difficulty) {
+            self.send(device, line);
+        }
     }
 
     fn send(&mut self, device: DeviceId, line: Line) {

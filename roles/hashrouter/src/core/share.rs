@@ -37,7 +37,7 @@ pub enum ShareRejection {
 
 impl ShareRejection {
     /// The de-facto Stratum V1 error code and message.
-    pub fn sv1_error(self) -> (i32, &'static str) {
+    pub fn sv1_error(self) -> (i64, &'static str) {
         match self {
             ShareRejection::UnknownJob => (21, "Job not found"),
             ShareRejection::StaleJob => (21, "Stale job"),

@@ -84,7 +84,7 @@ fn ready_device(core: &mut Core, now: Instant) -> DeviceId {
     core.handle_device_request(
         device,
         DeviceRequest::Configure {
-            id: RequestId::Number(1),
+            id: RequestId::from(1),
             version_rolling_mask: Some(0xffff_ffff),
             minimum_difficulty: None,
             unsupported: vec![],
@@ -96,7 +96,7 @@ fn ready_device(core: &mut Core, now: Instant) -> DeviceId {
     core.handle_device_request(
         device,
         DeviceRequest::Subscribe {
-            id: RequestId::Number(2),
+            id: RequestId::from(2),
             user_agent: Some("test/1.0".into()),
         },
         now,
@@ -104,7 +104,7 @@ fn ready_device(core: &mut Core, now: Instant) -> DeviceId {
     core.handle_device_request(
         device,
         DeviceRequest::Authorize {
-            id: RequestId::Text("3".into()),
+            id: RequestId::String("3".into()),
             user: "worker.1".into(),
         },
         now,
@@ -136,7 +136,7 @@ fn grind(core: &Core, device: DeviceId, en2: &[u8], target: Target, meet: bool) 
 fn submit(core: &Core, en2: &[u8], nonce: u32, job_id: Option<u32>) -> DeviceRequest {
     let job = core.jobs.current().unwrap();
     DeviceRequest::Submit {
-        id: RequestId::Number(9),
+        id: RequestId::from(9),
         submit: Submit {
             worker: "worker.1".into(),
             job_id: format!("{:x}", job_id.unwrap_or(job.id)),
@@ -168,7 +168,7 @@ fn handshake_answers_and_first_job() {
     core.handle_device_request(
         device,
         DeviceRequest::Subscribe {
-            id: RequestId::Text("s".into()),
+            id: RequestId::String("s".into()),
             user_agent: None,
         },
         now,
@@ -184,7 +184,7 @@ fn handshake_answers_and_first_job() {
     core.handle_device_request(
         device,
         DeviceRequest::Authorize {
-            id: RequestId::Number(5),
+            id: RequestId::from(5),
             user: "bc1q.rig@farm".into(),
         },
         now,
@@ -287,7 +287,7 @@ fn invalid_shares_get_their_error_codes() {
     );
     drain(&mut core);
     let stale = DeviceRequest::Submit {
-        id: RequestId::Number(1),
+        id: RequestId::from(1),
         submit: Submit {
             worker: "worker.1".into(),
             job_id: format!("{old_job:x}"),

@@ -1,0 +1,7 @@
+//! The tokio shell around the core: device listeners and the upstream client. Each connection
+//! runs in its own task and talks to the core task through bounded queues.
+
+pub mod sv1_device;
+pub mod sv1_listener;
+mod sv1_request;
+pub mod sv2_upstream;

@@ -1,0 +1,350 @@
+//! The SV2 upstream client: one Noise connection to the pool with the pinned authority key, one
+//! aggregated extended channel for all devices, reconnecting with capped exponential backoff
+//! while devices stay connected to the node.
+
+use std::time::Duration;
+
+use binary_sv2::{Str0255Owned, U256Owned};
+use common_messages_sv2::{Protocol, SetupConnectionOwned};
+use mining_sv2::{OpenExtendedMiningChannelOwned, SubmitSharesExtendedOwned};
+use parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
+use sv2_conn::{ConnError, FrameReader, FrameWriter, Secp256k1PublicKey};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, info, info_span, warn, Instrument};
+
+use crate::core::{UpstreamEvent, UpstreamJob, UpstreamShare};
+use crate::node::{CoreInput, UpstreamCommand};
+
+/// `SetupConnection` flag asking the pool to allow version rolling on every job.
+const REQUIRES_VERSION_ROLLING: u32 = 1 << 2;
+const OPEN_CHANNEL_REQUEST_ID: u32 = 1;
+/// A connection that lived this long resets the backoff to its minimum.
+const STABLE_CONNECTION: Duration = Duration::from_secs(30);
+
+/// Everything the client needs, from the node's config.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub address: String,
+    pub authority: Secp256k1PublicKey,
+    pub user_identity: String,
+    pub require_version_rolling: bool,
+    /// Rollable extranonce bytes to ask for (device id + extranonce2).
+    pub extranonce_size: u16,
+    pub connect_timeout: Duration,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+/// Why an upstream connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("connect to {0} timed out")]
+    ConnectTimeout(String),
+    #[error(
+        "{address} is not signed by the configured authority key (upstream.authority_pubkey): \
+         wrong key, or not the pool you meant"
+    )]
+    WrongAuthority { address: String },
+    #[error("{0}")]
+    Conn(#[from] ConnError),
+    #[error("pool refused SetupConnection: {0}")]
+    SetupRefused(String),
+    #[error("pool refused to open the channel: {0}")]
+    OpenRefused(String),
+    #[error("unexpected message from pool during setup: {0}")]
+    Unexpected(String),
+    #[error("pool asked us to reconnect to {0}")]
+    Reconnect(String),
+    #[error("pool closed our channel: {0}")]
+    ChannelClosed(String),
+    #[error("channel unusable: {0}")]
+    Unusable(String),
+    #[error("node shutting down")]
+    Shutdown,
+}
+
+/// Runs until shutdown: connect, set up, open the channel, relay, and on any failure tell the
+/// core and try again after a backoff.
+pub async fn run(
+    settings: UpstreamSettings,
+    mut commands: mpsc::Receiver<UpstreamCommand>,
+    inbox: async_channel::Sender<CoreInput>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut address = settings.address.clone();
+    let mut backoff = settings.reconnect_min;
+    loop {
+        let span = info_span!("upstream", %address);
+        let started = tokio::time::Instant::now();
+        let result = session(&settings, &address, &mut commands, &inbox, &mut shutdown)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        match result {
+            Err(UpstreamError::Shutdown) => return,
+            Err(UpstreamError::Reconnect(to)) => {
+                info!(%to, "pool redirected us");
+                address = to;
+                backoff = settings.reconnect_min;
+            }
+            Err(e @ UpstreamError::WrongAuthority { .. }) => error!(error = %e, "upstream refused"),
+            Err(e) => warn!(error = %e, "upstream connection ended"),
+            Ok(()) => {}
+        }
+        if started.elapsed() >= STABLE_CONNECTION {
+            backoff = settings.reconnect_min;
+        }
+        drop(_entered);
+        // Shares queued for the dead channel cannot be sent on a new one.
+        while commands.try_recv().is_ok() {}
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(settings.reconnect_max);
+    }
+}
+
+/// One connection's life. Tells the core `Disconnected` if the channel had been opened.
+async fn session(
+    settings: &UpstreamSettings,
+    address: &str,
+    commands: &mut mpsc::Receiver<UpstreamCommand>,
+    inbox: &async_channel::Sender<CoreInput>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), UpstreamError> {
+    let (mut reader, mut writer) = tokio::select! {
+        connected = connect(settings, address) => connected?,
+        _ = shutdown.changed() => return Err(UpstreamError::Shutdown),
+    };
+    let opened = tokio::select! {
+        opened = open_channel(settings, address, &mut reader, &mut writer) => opened?,
+        _ = shutdown.changed() => return Err(UpstreamError::Shutdown),
+    };
+    let channel_id = match &opened {
+        UpstreamEvent::ChannelOpened { channel_id, .. } => *channel_id,
+        _ => 0,
+    };
+    info!(channel_id, "channel open");
+    if inbox.send(CoreInput::Upstream(opened)).await.is_err() {
+        return Err(UpstreamError::Shutdown);
+    }
+    let result = relay(channel_id, &mut reader, &mut writer, commands, inbox, shutdown).await;
+    let _ = inbox.send(CoreInput::Upstream(UpstreamEvent::Disconnected)).await;
+    if matches!(result, Err(UpstreamError::Shutdown)) {
+        let _ = writer.shutdown().await;
+    }
+    result
+}
+
+async fn connect(
+    settings: &UpstreamSettings,
+    address: &str,
+) -> Result<(FrameReader, FrameWriter), UpstreamError> {
+    let stream = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(address))
+        .await
+        .map_err(|_| UpstreamError::ConnectTimeout(address.to_string()))?
+        .map_err(|source| UpstreamError::Connect {
+            address: address.to_string(),
+            source,
+        })?;
+    let _ = stream.set_nodelay(true);
+    sv2_conn::connect(stream, Some(settings.authority), settings.connect_timeout)
+        .await
+        .map_err(|e| match e {
+            ConnError::AuthorityMismatch => UpstreamError::WrongAuthority {
+                address: address.to_string(),
+            },
+            other => other.into(),
+        })
+}
+
+/// SetupConnection, then OpenExtendedMiningChannel; returns the channel as a core event.
+async fn open_channel(
+    settings: &UpstreamSettings,
+    address: &str,
+    reader: &mut FrameReader,
+    writer: &mut FrameWriter,
+) -> Result<UpstreamEvent, UpstreamError> {
+    let (host, port) = address.rsplit_once(':').unwrap_or((address, "0"));
+    let setup = SetupConnectionOwned {
+        protocol: Protocol::MiningProtocol,
+        min_version: 2,
+        max_version: 2,
+        flags: if settings.require_version_rolling {
+            REQUIRES_VERSION_ROLLING
+        } else {
+            0
+        },
+        endpoint_host: str0255(host)?,
+        endpoint_port: port.parse().unwrap_or(0),
+        vendor: str0255("hashrouter")?,
+        hardware_version: str0255("")?,
+        firmware: str0255(env!("CARGO_PKG_VERSION"))?,
+        device_id: str0255("")?,
+    };
+    writer
+        .write(CommonMessagesOwned::SetupConnection(setup))
+        .await?;
+    match reader.read().await? {
+        AnyMessageOwned::Common(CommonMessagesOwned::SetupConnectionSuccess(_)) => {}
+        AnyMessageOwned::Common(CommonMessagesOwned::SetupConnectionError(e)) => {
+            return Err(UpstreamError::SetupRefused(e.error_code.as_utf8_or_hex()))
+        }
+        other => return Err(UpstreamError::Unexpected(other.to_string())),
+    }
+    let open = OpenExtendedMiningChannelOwned {
+        request_id: OPEN_CHANNEL_REQUEST_ID,
+        user_identity: str0255(&settings.user_identity)?,
+        // The pool starts its vardiff here; ours measures devices, so start low and let the
+        // pool's SetTarget follow the real rate.
+        nominal_hash_rate: 1.0e6,
+        max_target: U256Owned::from([0xff; 32]),
+        min_extranonce_size: settings.extranonce_size,
+    };
+    writer
+        .write(MiningOwned::OpenExtendedMiningChannel(open))
+        .await?;
+    loop {
+        match reader.read().await? {
+            AnyMessageOwned::Mining(MiningOwned::OpenExtendedMiningChannelSuccess(ok)) => {
+                return Ok(UpstreamEvent::ChannelOpened {
+                    channel_id: ok.channel_id,
+                    target: ok.target.into_array(),
+                    extranonce_prefix: ok.extranonce_prefix.as_bytes().to_vec(),
+                    extranonce_size: ok.extranonce_size,
+                });
+            }
+            AnyMessageOwned::Mining(MiningOwned::OpenMiningChannelError(e)) => {
+                return Err(UpstreamError::OpenRefused(e.error_code.as_utf8_or_hex()))
+            }
+            other => debug!(message = %other, "ignored before channel open"),
+        }
+    }
+}
+
+/// Relays pool messages to the core and the core's shares to the pool until the connection
+/// ends.
+async fn relay(
+    channel_id: u32,
+    reader: &mut FrameReader,
+    writer: &mut FrameWriter,
+    commands: &mut mpsc::Receiver<UpstreamCommand>,
+    inbox: &async_channel::Sender<CoreInput>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), UpstreamError> {
+    loop {
+        tokio::select! {
+            message = reader.read() => {
+                let event = match message? {
+                    AnyMessageOwned::Mining(m) => mining_event(channel_id, m)?,
+                    AnyMessageOwned::Common(CommonMessagesOwned::Reconnect(r)) => {
+                        let host = r.new_host.as_utf8_or_hex();
+                        return Err(UpstreamError::Reconnect(format!("{host}:{}", r.new_port)));
+                    }
+                    other => {
+                        debug!(message = %other, "ignored");
+                        None
+                    }
+                };
+                if let Some(event) = event {
+                    if inbox.send(CoreInput::Upstream(event)).await.is_err() {
+                        return Err(UpstreamError::Shutdown);
+                    }
+                }
+            }
+            command = commands.recv() => match command {
+                Some(UpstreamCommand::Submit(share)) => {
+                    writer.write(MiningOwned::SubmitSharesExtended(submit_message(share)?)).await?;
+                }
+                Some(UpstreamCommand::Close(reason)) => return Err(UpstreamError::Unusable(reason)),
+                None => return Err(UpstreamError::Shutdown),
+            },
+            _ = shutdown.changed() => return Err(UpstreamError::Shutdown),
+        }
+    }
+}
+
+/// Translates a mining message of our channel into a core event (`None`: nothing for the core).
+fn mining_event(channel_id: u32, message: MiningOwned) -> Result<Option<UpstreamEvent>, UpstreamError> {
+    let ours = |id: u32| id == channel_id;
+    Ok(match message {
+        MiningOwned::NewExtendedMiningJob(job) if ours(job.channel_id) => {
+            Some(UpstreamEvent::NewJob(UpstreamJob {
+                job_id: job.job_id,
+                min_ntime: job.min_ntime.into_inner(),
+                version: job.version,
+                version_rolling_allowed: job.version_rolling_allowed,
+                merkle_path: job
+                    .merkle_path
+                    .into_inner()
+                    .into_iter()
+                    .map(|node| node.into_array())
+                    .collect(),
+                coinbase_prefix: job.coinbase_tx_prefix.as_bytes().to_vec(),
+                coinbase_suffix: job.coinbase_tx_suffix.as_bytes().to_vec(),
+            }))
+        }
+        MiningOwned::SetNewPrevHash(prev) if ours(prev.channel_id) => {
+            Some(UpstreamEvent::SetNewPrevHash {
+                job_id: prev.job_id,
+                prev_hash: prev.prev_hash.into_array(),
+                min_ntime: prev.min_ntime,
+                nbits: prev.nbits,
+            })
+        }
+        MiningOwned::SetTarget(target) if ours(target.channel_id) => Some(UpstreamEvent::SetTarget {
+            target: target.maximum_target.into_array(),
+        }),
+        MiningOwned::SetExtranoncePrefix(prefix) if ours(prefix.channel_id) => {
+            Some(UpstreamEvent::SetExtranoncePrefix {
+                extranonce_prefix: prefix.extranonce_prefix.as_bytes().to_vec(),
+            })
+        }
+        MiningOwned::SubmitSharesSuccess(ok) if ours(ok.channel_id) => {
+            Some(UpstreamEvent::SubmitSuccess {
+                last_sequence_number: ok.last_sequence_number,
+                accepted_count: ok.new_submits_accepted_count,
+                shares_sum: ok.new_shares_sum,
+            })
+        }
+        MiningOwned::SubmitSharesError(e) if ours(e.channel_id) => Some(UpstreamEvent::SubmitError {
+            sequence_number: e.sequence_number,
+            code: e.error_code.as_utf8_or_hex(),
+        }),
+        MiningOwned::CloseChannel(close) if ours(close.channel_id) => {
+            return Err(UpstreamError::ChannelClosed(close.reason_code.as_utf8_or_hex()))
+        }
+        other => {
+            debug!(message = %other, "ignored mining message");
+            None
+        }
+    })
+}
+
+fn submit_message(share: UpstreamShare) -> Result<SubmitSharesExtendedOwned, UpstreamError> {
+    Ok(SubmitSharesExtendedOwned {
+        channel_id: share.channel_id,
+        sequence_number: share.sequence_number,
+        job_id: share.job_id,
+        nonce: share.nonce,
+        ntime: share.ntime,
+        version: share.version,
+        extranonce: share
+            .extranonce
+            .try_into()
+            .map_err(|_| UpstreamError::Unusable("extranonce longer than 32 bytes".into()))?,
+    })
+}
+
+/// A string field of at most 255 bytes (the config validates the user identity's length).
+fn str0255(text: &str) -> Result<Str0255Owned, UpstreamError> {
+    Str0255Owned::try_from(text.to_string())
+        .map_err(|_| UpstreamError::Unusable(format!("`{text}` is longer than 255 bytes")))
+}
