@@ -106,7 +106,7 @@ impl Target {
     }
 
     fn from_f64(value: f64) -> Self {
-        if !(value >= 1.0) {
+        if value.is_nan() || value < 1.0 {
             return Target([0; 4]);
         }
         if value >= 2f64.powi(256) {

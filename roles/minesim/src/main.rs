@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "minesim", about = "Simulated mining peers for tests, demos and benchmarks")]
+#[command(
+    name = "minesim",
+    about = "Simulated mining peers for tests, demos and benchmarks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,7 +39,9 @@ enum Command {
 fn parse_u32(s: &str) -> Result<u32, String> {
     match s.strip_prefix("0x") {
         Some(hex) => u32::from_str_radix(hex, 16).map_err(|e| e.to_string()),
-        None => s.parse().map_err(|e: std::num::ParseIntError| e.to_string()),
+        None => s
+            .parse()
+            .map_err(|e: std::num::ParseIntError| e.to_string()),
     }
 }
 
@@ -49,7 +54,13 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Pool { listen, pubkey, secret, block_interval_secs, nbits } => {
+        Command::Pool {
+            listen,
+            pubkey,
+            secret,
+            block_interval_secs,
+            nbits,
+        } => {
             let mut config = PoolConfig::new(listen);
             if let (Some(p), Some(s)) = (pubkey, secret) {
                 config.authority_public = p;
@@ -61,7 +72,10 @@ async fn main() -> anyhow::Result<()> {
             }
             let public = config.authority_public.clone();
             let pool = Pool::start(config).await?;
-            println!("minesim pool listening on {} (authority {public})", pool.local_addr());
+            println!(
+                "minesim pool listening on {} (authority {public})",
+                pool.local_addr()
+            );
             tokio::signal::ctrl_c().await?;
             pool.shutdown().await;
         }

@@ -68,7 +68,8 @@ const POOL_TAG: &str = "minesim";
 
 /// An SV2 error code as a `STR0_255` (our own constants, all far below 255 bytes).
 pub(crate) fn str0255(code: &'static str) -> Str0255Owned {
-    Str0255Owned::try_from(code).unwrap_or_else(|_| unreachable!("error code longer than 255 bytes"))
+    Str0255Owned::try_from(code)
+        .unwrap_or_else(|_| unreachable!("error code longer than 255 bytes"))
 }
 
 fn fixed_target(difficulty: f64, max: Target) -> Target {
@@ -137,22 +138,35 @@ impl PoolChannel {
         )
         .map_err(|e| ext_err_code(&e))?;
         if let Some(d) = p.fixed_difficulty {
-            ch.set_target(fixed_target(d, max)).map_err(|e| ext_err_code(&e))?;
+            ch.set_target(fixed_target(d, max))
+                .map_err(|e| ext_err_code(&e))?;
         }
-        let success = MiningOwned::OpenExtendedMiningChannelSuccess(OpenExtendedMiningChannelSuccessOwned {
-            request_id,
-            channel_id: p.channel_id,
-            target: U256Owned::from(ch.get_target().to_le_bytes()),
-            extranonce_size: rollable,
-            extranonce_prefix: prefix_bytes.try_into().map_err(|_| "internal-error")?,
-            group_channel_id: 0,
-        });
-        Ok((Self::new(p.channel_id, p.user, Kind::Extended(Box::new(ch)), p.vardiff), success))
+        let success =
+            MiningOwned::OpenExtendedMiningChannelSuccess(OpenExtendedMiningChannelSuccessOwned {
+                request_id,
+                channel_id: p.channel_id,
+                target: U256Owned::from(ch.get_target().to_le_bytes()),
+                extranonce_size: rollable,
+                extranonce_prefix: prefix_bytes.try_into().map_err(|_| "internal-error")?,
+                group_channel_id: 0,
+            });
+        Ok((
+            Self::new(
+                p.channel_id,
+                p.user,
+                Kind::Extended(Box::new(ch)),
+                p.vardiff,
+            ),
+            success,
+        ))
     }
 
     /// A standard channel (header-only mining). Returns the channel and its
     /// `OpenStandardMiningChannelSuccess`, or the SV2 error code.
-    pub fn open_standard(p: OpenParams, request_id: u32) -> Result<(Self, MiningOwned), &'static str> {
+    pub fn open_standard(
+        p: OpenParams,
+        request_id: u32,
+    ) -> Result<(Self, MiningOwned), &'static str> {
         let max = Target::from_le_bytes(p.max_target);
         let prefix_bytes = p.prefix.as_bytes().to_vec();
         let mut ch = StandardChannel::new_for_pool(
@@ -168,16 +182,26 @@ impl PoolChannel {
         )
         .map_err(|e| std_err_code(&e))?;
         if let Some(d) = p.fixed_difficulty {
-            ch.set_target(fixed_target(d, max)).map_err(|e| std_err_code(&e))?;
+            ch.set_target(fixed_target(d, max))
+                .map_err(|e| std_err_code(&e))?;
         }
-        let success = MiningOwned::OpenStandardMiningChannelSuccess(OpenStandardMiningChannelSuccessOwned {
-            request_id,
-            channel_id: p.channel_id,
-            target: U256Owned::from(ch.get_target().to_le_bytes()),
-            extranonce_prefix: prefix_bytes.try_into().map_err(|_| "internal-error")?,
-            group_channel_id: 0,
-        });
-        Ok((Self::new(p.channel_id, p.user, Kind::Standard(Box::new(ch)), p.vardiff), success))
+        let success =
+            MiningOwned::OpenStandardMiningChannelSuccess(OpenStandardMiningChannelSuccessOwned {
+                request_id,
+                channel_id: p.channel_id,
+                target: U256Owned::from(ch.get_target().to_le_bytes()),
+                extranonce_prefix: prefix_bytes.try_into().map_err(|_| "internal-error")?,
+                group_channel_id: 0,
+            });
+        Ok((
+            Self::new(
+                p.channel_id,
+                p.user,
+                Kind::Standard(Box::new(ch)),
+                p.vardiff,
+            ),
+            success,
+        ))
     }
 
     fn new(id: u32, user: String, kind: Kind, vardiff: bool) -> Self {
@@ -187,7 +211,11 @@ impl PoolChannel {
             kind,
             job_targets: HashMap::new(),
             batch: Batch::default(),
-            vardiff: if vardiff { VardiffState::new().ok() } else { None },
+            vardiff: if vardiff {
+                VardiffState::new().ok()
+            } else {
+                None
+            },
             tip_prev_hash: [0; 32],
         }
     }
@@ -223,19 +251,27 @@ impl PoolChannel {
             Kind::Extended(c) => {
                 c.on_new_template(tip.template.clone(), outputs.to_vec())
                     .map_err(|e| format!("{e:?}"))?;
-                let id = c.get_future_job_id_from_template_id(template_id).ok_or("future job missing")?;
+                let id = c
+                    .get_future_job_id_from_template_id(template_id)
+                    .ok_or("future job missing")?;
                 let job = c.get_future_job(id).ok_or("future job missing")?;
-                msgs.push(MiningOwned::NewExtendedMiningJob(job.get_job_message().clone()));
-                c.on_set_new_prev_hash(tip.prev_hash.clone()).map_err(|e| format!("{e:?}"))?;
+                msgs.push(MiningOwned::NewExtendedMiningJob(
+                    job.get_job_message().clone(),
+                ));
+                c.on_set_new_prev_hash(tip.prev_hash.clone())
+                    .map_err(|e| format!("{e:?}"))?;
                 id
             }
             Kind::Standard(c) => {
                 c.on_new_template(tip.template.clone(), outputs.to_vec())
                     .map_err(|e| format!("{e:?}"))?;
-                let id = c.get_future_job_id_from_template_id(template_id).ok_or("future job missing")?;
+                let id = c
+                    .get_future_job_id_from_template_id(template_id)
+                    .ok_or("future job missing")?;
                 let job = c.get_future_job(id).ok_or("future job missing")?;
                 msgs.push(MiningOwned::NewMiningJob(job.get_job_message().clone()));
-                c.on_set_new_prev_hash(tip.prev_hash.clone()).map_err(|e| format!("{e:?}"))?;
+                c.on_set_new_prev_hash(tip.prev_hash.clone())
+                    .map_err(|e| format!("{e:?}"))?;
                 id
             }
         };
@@ -258,14 +294,22 @@ impl PoolChannel {
         template.future_template = false;
         let (job_id, msg) = match &mut self.kind {
             Kind::Extended(c) => {
-                c.on_new_template(template, outputs.to_vec()).map_err(|e| format!("{e:?}"))?;
+                c.on_new_template(template, outputs.to_vec())
+                    .map_err(|e| format!("{e:?}"))?;
                 let job = c.get_active_job().ok_or("no active job")?;
-                (job.get_job_id(), MiningOwned::NewExtendedMiningJob(job.get_job_message().clone()))
+                (
+                    job.get_job_id(),
+                    MiningOwned::NewExtendedMiningJob(job.get_job_message().clone()),
+                )
             }
             Kind::Standard(c) => {
-                c.on_new_template(template, outputs.to_vec()).map_err(|e| format!("{e:?}"))?;
+                c.on_new_template(template, outputs.to_vec())
+                    .map_err(|e| format!("{e:?}"))?;
                 let job = c.get_active_job().ok_or("no active job")?;
-                (job.get_job_id(), MiningOwned::NewMiningJob(job.get_job_message().clone()))
+                (
+                    job.get_job_id(),
+                    MiningOwned::NewMiningJob(job.get_job_message().clone()),
+                )
             }
         };
         self.job_targets.insert(job_id, self.target().to_le_bytes());
@@ -276,7 +320,9 @@ impl PoolChannel {
         let (seq, job_id) = (share.sequence_number, share.job_id);
         let result = match &mut self.kind {
             Kind::Extended(c) => c.validate_share(share),
-            Kind::Standard(_) => Err(ShareValidationError::Invalid(ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID)),
+            Kind::Standard(_) => Err(ShareValidationError::Invalid(
+                ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID,
+            )),
         };
         self.account(seq, job_id, result)
     }
@@ -285,7 +331,9 @@ impl PoolChannel {
         let (seq, job_id) = (share.sequence_number, share.job_id);
         let result = match &mut self.kind {
             Kind::Standard(c) => c.validate_share(share),
-            Kind::Extended(_) => Err(ShareValidationError::Invalid(ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID)),
+            Kind::Extended(_) => Err(ShareValidationError::Invalid(
+                ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID,
+            )),
         };
         self.account(seq, job_id, result)
     }
@@ -298,7 +346,9 @@ impl PoolChannel {
     ) -> ShareOutcome {
         let block = match result {
             Ok(ShareValidationResult::Valid(_)) => None,
-            Ok(ShareValidationResult::BlockFound(hash, _, _)) => Some(bitcoin::hashes::Hash::to_byte_array(hash)),
+            Ok(ShareValidationResult::BlockFound(hash, _, _)) => {
+                Some(bitcoin::hashes::Hash::to_byte_array(hash))
+            }
             Err(e) => {
                 let code = share_err_code(&e);
                 return ShareOutcome::Rejected(
@@ -347,9 +397,16 @@ impl PoolChannel {
     }
 
     /// Runs vardiff; on a change returns `SetTarget` and a fresh job at the new target.
-    pub fn vardiff_tick(&mut self, tip: &Tip, outputs: &[TxOut], shares_per_minute: f32) -> Vec<MiningOwned> {
+    pub fn vardiff_tick(
+        &mut self,
+        tip: &Tip,
+        outputs: &[TxOut],
+        shares_per_minute: f32,
+    ) -> Vec<MiningOwned> {
         let (hashrate, target) = (self.nominal_hashrate(), self.target());
-        let Some(v) = &mut self.vardiff else { return Vec::new() };
+        let Some(v) = &mut self.vardiff else {
+            return Vec::new();
+        };
         let new_hashrate = match v.try_vardiff(hashrate, &target, shares_per_minute) {
             Ok(Some(h)) => h,
             _ => return Vec::new(),
@@ -366,7 +423,13 @@ impl PoolChannel {
     }
 
     /// Handles `UpdateChannel`: `SetTarget` (+ fresh job) or `UpdateChannelError`.
-    pub fn update(&mut self, nominal: f32, max_target: [u8; 32], tip: &Tip, outputs: &[TxOut]) -> Vec<MiningOwned> {
+    pub fn update(
+        &mut self,
+        nominal: f32,
+        max_target: [u8; 32],
+        tip: &Tip,
+        outputs: &[TxOut],
+    ) -> Vec<MiningOwned> {
         let max = Some(Target::from_le_bytes(max_target));
         let result = match &mut self.kind {
             Kind::Extended(c) => c.update_channel(nominal, max).map_err(|e| ext_err_code(&e)),

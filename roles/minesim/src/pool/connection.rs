@@ -34,7 +34,11 @@ pub(crate) enum ConnectionEnd {
     Shutdown,
 }
 
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let timeout = shared.config.handshake_timeout;
     let handshake = sv2_conn::accept(stream, &shared.keys, timeout);
     let (reader, writer) = tokio::select! {
@@ -58,7 +62,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, mut shutdown: 
     shared.stats.channels_closed(n);
     shared.stats.connection_closed();
     match end {
-        ConnectionEnd::Conn(ConnError::Closed) | ConnectionEnd::Shutdown => debug!("connection closed: {end}"),
+        ConnectionEnd::Conn(ConnError::Closed) | ConnectionEnd::Shutdown => {
+            debug!("connection closed: {end}")
+        }
         other => warn!("dropping connection: {other}"),
     }
 }
@@ -71,7 +77,6 @@ struct Connection {
     outputs: Vec<TxOut>,
 }
 
-
 impl Connection {
     async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> ConnectionEnd {
         match self.setup(shutdown).await {
@@ -80,8 +85,8 @@ impl Connection {
         }
         let mut tips = self.shared.tip.subscribe();
         tips.borrow_and_update();
-        let mut flush = tokio::time::interval(self.shared.config.share_batch_flush);
-        let mut vardiff = tokio::time::interval(self.shared.config.vardiff_period);
+        let mut flush = periodic(self.shared.config.share_batch_flush);
+        let mut vardiff = periodic(self.shared.config.vardiff_period);
         loop {
             let result = tokio::select! {
                 _ = shutdown.changed() => return ConnectionEnd::Shutdown,
@@ -113,7 +118,9 @@ impl Connection {
             _ = shutdown.changed() => return Err(ConnectionEnd::Shutdown),
         };
         let AnyMessageOwned::Common(CommonMessagesOwned::SetupConnection(setup)) = first else {
-            return Err(ConnectionEnd::Protocol(format!("expected SetupConnection, got {first}")));
+            return Err(ConnectionEnd::Protocol(format!(
+                "expected SetupConnection, got {first}"
+            )));
         };
         let error = if setup.protocol != Protocol::MiningProtocol {
             Some(ERROR_CODE_SETUP_CONNECTION_UNSUPPORTED_PROTOCOL)
@@ -124,19 +131,23 @@ impl Connection {
         };
         if let Some(code) = error {
             self.writer
-                .write(CommonMessagesOwned::SetupConnectionError(SetupConnectionErrorOwned {
-                    flags: 0,
-                    error_code: str0255(code),
-                }))
+                .write(CommonMessagesOwned::SetupConnectionError(
+                    SetupConnectionErrorOwned {
+                        flags: 0,
+                        error_code: str0255(code),
+                    },
+                ))
                 .await?;
             return Err(ConnectionEnd::Protocol(format!("setup refused: {code}")));
         }
         info!(vendor = %setup.vendor.as_utf8_or_hex(), "client set up the mining protocol");
         self.writer
-            .write(CommonMessagesOwned::SetupConnectionSuccess(SetupConnectionSuccess {
-                used_version: SV2_VERSION,
-                flags: 0,
-            }))
+            .write(CommonMessagesOwned::SetupConnectionSuccess(
+                SetupConnectionSuccess {
+                    used_version: SV2_VERSION,
+                    flags: 0,
+                },
+            ))
             .await?;
         Ok(())
     }
@@ -162,7 +173,9 @@ impl Connection {
             MiningOwned::SubmitSharesExtended(share) => {
                 let channel_id = share.channel_id;
                 let Some(ch) = self.channels.get_mut(&share.channel_id) else {
-                    return self.unknown_channel(share.channel_id, share.sequence_number).await;
+                    return self
+                        .unknown_channel(share.channel_id, share.sequence_number)
+                        .await;
                 };
                 let outcome = ch.submit_extended(share);
                 self.after_share(channel_id, outcome).await
@@ -170,7 +183,9 @@ impl Connection {
             MiningOwned::SubmitSharesStandard(share) => {
                 let channel_id = share.channel_id;
                 let Some(ch) = self.channels.get_mut(&share.channel_id) else {
-                    return self.unknown_channel(share.channel_id, share.sequence_number).await;
+                    return self
+                        .unknown_channel(share.channel_id, share.sequence_number)
+                        .await;
                 };
                 let outcome = ch.submit_standard(share);
                 self.after_share(channel_id, outcome).await
@@ -195,7 +210,9 @@ impl Connection {
                 }
                 Ok(())
             }
-            other => Err(ConnectionEnd::Protocol(format!("unexpected message {other}"))),
+            other => Err(ConnectionEnd::Protocol(format!(
+                "unexpected message {other}"
+            ))),
         }
     }
 
@@ -235,27 +252,44 @@ impl Connection {
         }
     }
 
-    async fn open_extended(&mut self, open: OpenExtendedMiningChannelOwned) -> Result<(), ConnectionEnd> {
+    async fn open_extended(
+        &mut self,
+        open: OpenExtendedMiningChannelOwned,
+    ) -> Result<(), ConnectionEnd> {
         let user = open.user_identity.as_utf8_or_hex();
         let request_id = open.request_id;
         let result = (|| {
             let (prefix, rollable) = {
-                let mut alloc = self.shared.allocator.lock().unwrap_or_else(|p| p.into_inner());
-                let prefix = alloc.allocate_extended(open.min_extranonce_size as usize).map_err(|e| match e {
-                    ExtranonceAllocatorError::InvalidRollableSize => {
-                        ERROR_CODE_OPEN_MINING_CHANNEL_MIN_EXTRANONCE_SIZE_TOO_LARGE
-                    }
-                    _ => ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
-                })?;
+                let mut alloc = self
+                    .shared
+                    .allocator
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                let prefix = alloc
+                    .allocate_extended(open.min_extranonce_size as usize)
+                    .map_err(|e| match e {
+                        ExtranonceAllocatorError::InvalidRollableSize => {
+                            ERROR_CODE_OPEN_MINING_CHANNEL_MIN_EXTRANONCE_SIZE_TOO_LARGE
+                        }
+                        _ => ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED,
+                    })?;
                 (prefix, u16::from(alloc.rollable_extranonce_size()))
             };
-            let params = self.open_params(user.clone(), open.nominal_hash_rate, open.max_target.as_bytes(), prefix);
+            let params = self.open_params(
+                user.clone(),
+                open.nominal_hash_rate,
+                open.max_target.as_bytes(),
+                prefix,
+            );
             PoolChannel::open_extended(params, request_id, rollable)
         })();
         self.finish_open(request_id, &user, result).await
     }
 
-    async fn open_standard(&mut self, open: OpenStandardMiningChannelOwned) -> Result<(), ConnectionEnd> {
+    async fn open_standard(
+        &mut self,
+        open: OpenStandardMiningChannelOwned,
+    ) -> Result<(), ConnectionEnd> {
         let user = open.user_identity.as_utf8_or_hex();
         let request_id = open.request_id;
         let result = (|| {
@@ -266,7 +300,12 @@ impl Connection {
                 .unwrap_or_else(|p| p.into_inner())
                 .allocate_standard()
                 .map_err(|_| ERROR_CODE_OPEN_MINING_CHANNEL_CHANNEL_CAPACITY_EXHAUSTED)?;
-            let params = self.open_params(user.clone(), open.nominal_hash_rate, open.max_target.as_bytes(), prefix);
+            let params = self.open_params(
+                user.clone(),
+                open.nominal_hash_rate,
+                open.max_target.as_bytes(),
+                prefix,
+            );
             PoolChannel::open_standard(params, request_id)
         })();
         self.finish_open(request_id, &user, result).await
@@ -283,10 +322,12 @@ impl Connection {
             Err(code) => {
                 info!(user, code, "channel refused");
                 self.writer
-                    .write(MiningOwned::OpenMiningChannelError(OpenMiningChannelErrorOwned {
-                        request_id,
-                        error_code: str0255(code),
-                    }))
+                    .write(MiningOwned::OpenMiningChannelError(
+                        OpenMiningChannelErrorOwned {
+                            request_id,
+                            error_code: str0255(code),
+                        },
+                    ))
                     .await?;
                 return Ok(());
             }
@@ -307,7 +348,11 @@ impl Connection {
         self.send_all(msgs).await
     }
 
-    async fn after_share(&mut self, channel_id: u32, outcome: ShareOutcome) -> Result<(), ConnectionEnd> {
+    async fn after_share(
+        &mut self,
+        channel_id: u32,
+        outcome: ShareOutcome,
+    ) -> Result<(), ConnectionEnd> {
         let Some(ch) = self.channels.get_mut(&channel_id) else {
             return Ok(());
         };
@@ -318,10 +363,16 @@ impl Connection {
                 self.writer.write(msg).await?;
             }
             ShareOutcome::Accepted { difficulty, block } => {
-                self.shared.stats.share_accepted(ch.user(), difficulty, block.is_some());
+                self.shared
+                    .stats
+                    .share_accepted(ch.user(), difficulty, block.is_some());
                 let full = ch.pending() as usize >= self.shared.config.share_batch_size;
                 let prev = ch.tip_prev_hash();
-                let success = if full || block.is_some() { ch.take_success() } else { None };
+                let success = if full || block.is_some() {
+                    ch.take_success()
+                } else {
+                    None
+                };
                 if let Some(msg) = success {
                     self.writer.write(msg).await?;
                 }
@@ -339,13 +390,20 @@ impl Connection {
         self.flush_all().await?;
         let mut msgs = Vec::new();
         for ch in self.channels.values_mut() {
-            msgs.extend(ch.on_tip(tip, &self.outputs).map_err(|e| ConnectionEnd::Protocol(format!("cannot build job: {e}")))?);
+            msgs.extend(
+                ch.on_tip(tip, &self.outputs)
+                    .map_err(|e| ConnectionEnd::Protocol(format!("cannot build job: {e}")))?,
+            );
         }
         self.send_all(msgs).await
     }
 
     async fn flush_all(&mut self) -> Result<(), ConnectionEnd> {
-        let msgs: Vec<_> = self.channels.values_mut().filter_map(|c| c.take_success()).collect();
+        let msgs: Vec<_> = self
+            .channels
+            .values_mut()
+            .filter_map(|c| c.take_success())
+            .collect();
         self.send_all(msgs).await
     }
 
@@ -358,4 +416,11 @@ impl Connection {
         }
         self.send_all(msgs).await
     }
+}
+
+// An interval whose first tick is one period from now (tokio's fires at once).
+fn periodic(period: std::time::Duration) -> tokio::time::Interval {
+    let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
 }

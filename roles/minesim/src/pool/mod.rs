@@ -82,21 +82,35 @@ pub struct Pool;
 impl Pool {
     /// Binds `config.listen` and serves until [`PoolHandle::shutdown`].
     pub async fn start(config: PoolConfig) -> Result<PoolHandle, PoolError> {
-        let keys = ResponderKeys::from_strings(&config.authority_public, &config.authority_secret, config.cert_validity)?;
+        let keys = ResponderKeys::from_strings(
+            &config.authority_public,
+            &config.authority_secret,
+            config.cert_validity,
+        )?;
         if config.share_batch_size == 0 {
-            return Err(PoolError::Config("share_batch_size must be at least 1".into()));
+            return Err(PoolError::Config(
+                "share_batch_size must be at least 1".into(),
+            ));
         }
         if !(config.shares_per_minute.is_finite() && config.shares_per_minute > 0.0) {
-            return Err(PoolError::Config("shares_per_minute must be positive".into()));
+            return Err(PoolError::Config(
+                "shares_per_minute must be positive".into(),
+            ));
         }
-        let allocator = ExtranonceAllocator::new(Vec::new(), config.extranonce_len, config.max_channels)
-            .map_err(|e| PoolError::Config(format!("extranonce allocator: {e:?}")))?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| PoolError::Bind { addr: config.listen, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| PoolError::Bind { addr: config.listen, source })?;
+        let allocator =
+            ExtranonceAllocator::new(Vec::new(), config.extranonce_len, config.max_channels)
+                .map_err(|e| PoolError::Config(format!("extranonce allocator: {e:?}")))?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| PoolError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| PoolError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let chain = SyntheticChain::new(config.start_height, config.nbits);
         let stats = Arc::new(PoolStats::default());
         stats.set_tip_height(u64::from(chain.tip().height));
@@ -115,7 +129,12 @@ impl Pool {
             run(shared, listener, shutdown_rx).instrument(info_span!("pool", addr = %local_addr)),
         );
         info!(%local_addr, "pool listening");
-        Ok(PoolHandle { local_addr, stats, shutdown: shutdown_tx, task: Some(task) })
+        Ok(PoolHandle {
+            local_addr,
+            stats,
+            shutdown: shutdown_tx,
+            task: Some(task),
+        })
     }
 }
 

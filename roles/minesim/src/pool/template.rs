@@ -41,7 +41,11 @@ impl SyntheticChain {
     pub fn new(start_height: u32, nbits: u32) -> Self {
         let genesis_prev = work::sha256d(format!("minesim synthetic chain {nbits:08x}").as_bytes());
         let tip = build_tip(start_height, genesis_prev, nbits, 1);
-        Self { nbits, next_template_id: 2, tip }
+        Self {
+            nbits,
+            next_template_id: 2,
+            tip,
+        }
     }
 
     pub fn tip(&self) -> &Tip {
@@ -117,7 +121,8 @@ fn build_tip(height: u32, prev_hash: [u8; 32], nbits: u32, template_id: u64) -> 
         coinbase_tx_input_sequence: 0xffff_ffff,
         coinbase_tx_value_remaining: COINBASE_VALUE_SAT,
         coinbase_tx_outputs_count: 0,
-        coinbase_tx_outputs: B064KOwned::try_from(Vec::new()).unwrap_or_else(|_| unreachable_small()),
+        coinbase_tx_outputs: B064KOwned::try_from(Vec::new())
+            .unwrap_or_else(|_| unreachable_small()),
         coinbase_tx_locktime: 0,
         merkle_path: Seq0255Owned::new(path).unwrap_or_else(|_| unreachable_small()),
     };
@@ -133,7 +138,11 @@ fn build_tip(height: u32, prev_hash: [u8; 32], nbits: u32, template_id: u64) -> 
         n_bits: nbits,
         target: U256Owned::from(target.to_le_bytes()),
     };
-    Tip { height, template, prev_hash }
+    Tip {
+        height,
+        template,
+        prev_hash,
+    }
 }
 
 // Values built here are a few bytes long, far below every SV2 length limit.
