@@ -1,1 +1,3 @@
-//! placeholder
+//! Simulated peers for tests, demos and benchmarks.
+
+pub mod v1_miner;
