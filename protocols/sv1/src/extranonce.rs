@@ -30,7 +30,7 @@ impl Extranonce2 {
 
     /// Decodes the hex a device submits.
     pub fn from_hex(text: &str) -> Result<Self, Sv1Error> {
-        if text.len() % 2 != 0 {
+        if text.len() & 1 == 1 {
             return Err(Sv1Error::BadHex {
                 field: "extranonce2",
             });

@@ -54,7 +54,7 @@ pub fn decode_into(text: &str, out: &mut [u8], field: &'static str) -> Result<()
 
 /// Decodes variable-length hex (coinbase parts, extranonce1).
 pub fn decode_vec(text: &str, field: &'static str) -> Result<Vec<u8>, Sv1Error> {
-    if text.len() % 2 != 0 {
+    if text.len() & 1 == 1 {
         return Err(Sv1Error::BadHex { field });
     }
     let mut out = vec![0u8; text.len() / 2];
