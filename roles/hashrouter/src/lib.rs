@@ -7,5 +7,6 @@
 
 pub mod config;
 pub mod core;
+pub mod demo;
 pub mod net;
 pub mod node;

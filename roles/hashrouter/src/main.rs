@@ -1,0 +1,91 @@
+//! The `hashrouter` binary: parses the command line and hands over to the library. Errors
+//! become `anyhow` only here, at the edge.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hashrouter::config::Config;
+
+#[derive(Parser)]
+#[command(name = "hashrouter", version, about = "Stratum V2 node for mining farms")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the node.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file and exit (non-zero with the offending field on error).
+    CheckConfig {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Generate an SV2 authority keypair (base58check, the format SRI's configs take).
+    Keygen,
+    /// Run the node with a simulated pool and miners on 127.0.0.1 and print how work flowed.
+    Demo {
+        /// Seconds to run.
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        /// Number of simulated Stratum V1 miners.
+        #[arg(long, default_value_t = 4)]
+        devices: usize,
+    },
+}
+
+fn init_logging(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Run { config } => {
+            init_logging("info");
+            let config = Config::load(&config)
+                .with_context(|| format!("invalid config {}", config.display()))?;
+            let node = hashrouter::node::start(&config).await?;
+            tokio::signal::ctrl_c().await?;
+            tracing::info!("shutting down");
+            node.shutdown().await;
+        }
+        Command::CheckConfig { config: path } => {
+            Config::load(&path).with_context(|| format!("invalid config {}", path.display()))?;
+            println!("{}: ok", path.display());
+        }
+        Command::Keygen => {
+            let keys = sv2_conn::keys::generate();
+            println!("authority_public_key = \"{}\"", keys.public_string());
+            println!("authority_secret_key = \"{}\"", keys.secret_string());
+        }
+        Command::Demo { duration, devices } => {
+            init_logging("warn");
+            let report = hashrouter::demo::run(hashrouter::demo::DemoOptions {
+                duration: std::time::Duration::from_secs(duration),
+                devices,
+            })
+            .await?;
+            print!("{}", report.table);
+            println!(
+                "accepted_shares={} devices={}",
+                report.accepted_shares, report.devices
+            );
+            if report.accepted_shares == 0 {
+                anyhow::bail!("no share was accepted end to end");
+            }
+        }
+    }
+    Ok(())
+}
