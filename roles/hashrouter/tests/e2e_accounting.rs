@@ -11,7 +11,10 @@ use common::*;
 async fn pool_credits_exactly_what_the_node_forwarded() {
     let pool = start_pool("127.0.0.1:0".parse().unwrap()).await;
     let node = start_node(pool.local_addr()).await;
-    let miners = start_miners(node.sv1_addr(), &[50_000.0, 100_000.0, 150_000.0, 200_000.0]);
+    let miners = start_miners(
+        node.sv1_addr(),
+        &[50_000.0, 100_000.0, 150_000.0, 200_000.0],
+    );
 
     tokio::time::sleep(Duration::from_secs(10)).await;
     for miner in &miners {
@@ -26,14 +29,21 @@ async fn pool_credits_exactly_what_the_node_forwarded() {
     let snapshot = node.snapshot().await.unwrap();
     let node_counters = snapshot.upstream.counters;
     assert!(settled, "forwarded shares never settled: {node_counters:?}");
-    let pool_user = pool.stats().user(POOL_USER).expect("pool saw the node's channel");
+    let pool_user = pool
+        .stats()
+        .user(POOL_USER)
+        .expect("pool saw the node's channel");
 
-    assert!(pool_user.accepted_shares >= 5, "too few shares: {pool_user:?}");
+    assert!(
+        pool_user.accepted_shares >= 5,
+        "too few shares: {pool_user:?}"
+    );
     assert_eq!(node_counters.rejected_shares, 0, "{pool_user:?}");
     assert_eq!(pool_user.rejected_total(), 0, "{pool_user:?}");
     assert_eq!(pool_user.accepted_shares, node_counters.forwarded_shares);
     assert_eq!(pool_user.accepted_shares, node_counters.acked_shares);
-    let relative = (pool_user.accepted_work - node_counters.acked_work).abs() / node_counters.acked_work;
+    let relative =
+        (pool_user.accepted_work - node_counters.acked_work).abs() / node_counters.acked_work;
     assert!(
         relative < 1e-9,
         "pool credited {} but node counted {}",

@@ -46,13 +46,24 @@ async fn a_misbehaving_device_is_refused_alone() {
     let before = accepted(&miners);
 
     // 1. Garbage that is not JSON-RPC: disconnected.
-    let (rd, mut wr) = TcpStream::connect(node.sv1_addr()).await.unwrap().into_split();
+    let (rd, mut wr) = TcpStream::connect(node.sv1_addr())
+        .await
+        .unwrap()
+        .into_split();
     let mut rd = BufReader::new(rd);
-    wr.write_all(b"\x16\x03\x01 hello, this is not stratum\n").await.unwrap();
-    assert!(closed_by_node(&mut rd).await, "garbage did not close the device");
+    wr.write_all(b"\x16\x03\x01 hello, this is not stratum\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_by_node(&mut rd).await,
+        "garbage did not close the device"
+    );
 
     // 2. A well-behaved handshake, then invalid shares: each refused, the device stays.
-    let (rd, mut wr) = TcpStream::connect(node.sv1_addr()).await.unwrap().into_split();
+    let (rd, mut wr) = TcpStream::connect(node.sv1_addr())
+        .await
+        .unwrap()
+        .into_split();
     let mut rd = BufReader::new(rd);
     wr.write_all(
         b"{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[\"evil/1.0\"]}\n\
@@ -60,7 +71,9 @@ async fn a_misbehaving_device_is_refused_alone() {
     )
     .await
     .unwrap();
-    let notify = read_until(&mut rd, |l| l.contains("\"method\":\"mining.notify\"")).await.expect("a job");
+    let notify = read_until(&mut rd, |l| l.contains("\"method\":\"mining.notify\""))
+        .await
+        .expect("a job");
     let job: serde_json::Value = serde_json::from_str(&notify).unwrap();
     let job_id = job["params"][0].as_str().unwrap().to_string();
     let ntime = job["params"][7].as_str().unwrap().to_string();
@@ -85,12 +98,18 @@ async fn a_misbehaving_device_is_refused_alone() {
     // 3. A line over the 16 KiB limit: disconnected.
     let huge = vec![b'a'; 20 * 1024];
     let _ = wr.write_all(&huge).await;
-    assert!(closed_by_node(&mut rd).await, "oversized line did not close the device");
+    assert!(
+        closed_by_node(&mut rd).await,
+        "oversized line did not close the device"
+    );
 
     // The good miners never noticed: connected throughout, and still getting shares accepted.
     assert!(
         wait_for(Duration::from_secs(10), || async {
-            accepted(&miners).iter().zip(&before).all(|(now, then)| now > then)
+            accepted(&miners)
+                .iter()
+                .zip(&before)
+                .all(|(now, then)| now > then)
         })
         .await,
         "good miners stopped mining: before {before:?}, now {:?}",

@@ -16,7 +16,13 @@ async fn node_reconnects_to_a_restarted_pool_while_devices_stay() {
 
     assert!(
         wait_for(Duration::from_secs(15), || async {
-            node.snapshot().await.unwrap().upstream.counters.acked_shares > 0
+            node.snapshot()
+                .await
+                .unwrap()
+                .upstream
+                .counters
+                .acked_shares
+                > 0
         })
         .await,
         "no share reached the first pool"
@@ -29,14 +35,19 @@ async fn node_reconnects_to_a_restarted_pool_while_devices_stay() {
         .await,
         "node did not notice the pool leaving"
     );
-    let clean_jobs_before: Vec<u64> = miners.iter().map(|m| m.stats().clean_jobs_received()).collect();
+    let clean_jobs_before: Vec<u64> = miners
+        .iter()
+        .map(|m| m.stats().clean_jobs_received())
+        .collect();
     // Devices keep mining the last job meanwhile; the node keeps answering them.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let pool = start_pool(pool_addr).await;
     assert!(
         wait_for(Duration::from_secs(10), || async {
-            pool.stats().user(POOL_USER).is_some_and(|u| u.accepted_shares > 0)
+            pool.stats()
+                .user(POOL_USER)
+                .is_some_and(|u| u.accepted_shares > 0)
         })
         .await,
         "no share reached the restarted pool"
