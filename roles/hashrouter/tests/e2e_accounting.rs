@@ -17,6 +17,13 @@ async fn pool_credits_exactly_what_the_node_forwarded() {
     );
 
     tokio::time::sleep(Duration::from_secs(10)).await;
+    // Every device mined and was validated at the node, and none of its shares was refused.
+    let devices = node.snapshot().await.unwrap().devices;
+    assert_eq!(devices.len(), 4);
+    for device in &devices {
+        assert!(device.counters.accepted > 0, "{device:?}");
+        assert_eq!(device.counters.rejected, 0, "{device:?}");
+    }
     for miner in &miners {
         miner.stop();
     }
@@ -51,16 +58,9 @@ async fn pool_credits_exactly_what_the_node_forwarded() {
         node_counters.acked_work
     );
 
-    // Every device mined, was validated at the node, and none of its shares was refused.
-    assert_eq!(snapshot.devices.len(), 4);
-    for (device, miner) in snapshot.devices.iter().zip(&miners) {
-        assert!(device.counters.accepted > 0, "{device:?}");
-        assert_eq!(device.counters.rejected, 0, "{device:?}");
+    for miner in &miners {
         assert_eq!(miner.stats().shares_rejected(), 0);
     }
-    let node_accepted: u64 = snapshot.devices.iter().map(|d| d.counters.accepted).sum();
-    let miners_accepted: u64 = accepted(&miners).iter().sum();
-    assert_eq!(node_accepted, miners_accepted);
 
     for miner in miners {
         miner.shutdown().await;
