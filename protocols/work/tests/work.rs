@@ -31,7 +31,13 @@ fn genesis_header_hash_and_target() {
 
 #[test]
 fn compact_matches_bitcoin_crate() {
-    for nbits in [0x1d00ffffu32, 0x207fffff, 0x17034219, 0x1b0404cb, 0x1c654657] {
+    for nbits in [
+        0x1d00ffffu32,
+        0x207fffff,
+        0x17034219,
+        0x1b0404cb,
+        0x1c654657,
+    ] {
         let theirs = bitcoin::Target::from_compact(bitcoin::CompactTarget::from_consensus(nbits));
         assert_eq!(
             Target::from_compact(nbits).unwrap().to_le_bytes(),
@@ -49,7 +55,10 @@ fn difficulty_round_trips() {
     for difficulty in [1.0, 0.001, 1.5, 1024.0, 65536.0, 1e12] {
         let target = Target::from_difficulty(difficulty);
         let back = target.difficulty();
-        assert!((back - difficulty).abs() / difficulty < 1e-9, "{difficulty} -> {back}");
+        assert!(
+            (back - difficulty).abs() / difficulty < 1e-9,
+            "{difficulty} -> {back}"
+        );
     }
     assert_eq!(Target::from_difficulty(1.0), DIFFICULTY_1_TARGET);
     assert!(Target::from_difficulty(2.0) < Target::from_difficulty(1.0));
@@ -81,5 +90,8 @@ fn merkle_root_of_block_170() {
 #[test]
 fn coinbase_txid_hashes_parts_as_one() {
     let whole = b"coinb1-extranonce-coinb2";
-    assert_eq!(coinbase_txid(&[b"coinb1-", b"extranonce", b"-coinb2"]), sha256d(whole));
+    assert_eq!(
+        coinbase_txid(&[b"coinb1-", b"extranonce", b"-coinb2"]),
+        sha256d(whole)
+    );
 }

@@ -229,7 +229,10 @@ impl Config {
             ));
         }
         if self.upstream.connect_timeout_secs == 0 {
-            return Err(invalid("upstream.connect_timeout_secs", "must be at least 1"));
+            return Err(invalid(
+                "upstream.connect_timeout_secs",
+                "must be at least 1",
+            ));
         }
         if self.upstream.reconnect_min_ms == 0 {
             return Err(invalid("upstream.reconnect_min_ms", "must be at least 1"));
@@ -247,12 +250,14 @@ impl Config {
 impl UpstreamConfig {
     /// The pinned pool authority key.
     pub fn authority_key(&self) -> Result<Secp256k1PublicKey, ConfigError> {
-        self.authority_pubkey.parse::<Secp256k1PublicKey>().map_err(|e| {
-            invalid(
-                "upstream.authority_pubkey",
-                format!("not a base58check secp256k1 public key ({e:?})"),
-            )
-        })
+        self.authority_pubkey
+            .parse::<Secp256k1PublicKey>()
+            .map_err(|e| {
+                invalid(
+                    "upstream.authority_pubkey",
+                    format!("not a base58check secp256k1 public key ({e:?})"),
+                )
+            })
     }
 
     pub fn connect_timeout(&self) -> Duration {

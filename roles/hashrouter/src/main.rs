@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use hashrouter::config::Config;
 
 #[derive(Parser)]
-#[command(name = "hashrouter", version, about = "Stratum V2 node for mining farms")]
+#[command(
+    name = "hashrouter",
+    version,
+    about = "Stratum V2 node for mining farms"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

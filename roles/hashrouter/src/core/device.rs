@@ -154,7 +154,9 @@ impl Device {
 
     /// Hashrate estimate in H/s from accepted work since the device connected.
     pub fn hashrate(&self, now: Instant) -> f64 {
-        let secs = now.saturating_duration_since(self.connected_at).as_secs_f64();
+        let secs = now
+            .saturating_duration_since(self.connected_at)
+            .as_secs_f64();
         if secs < 1.0 {
             return 0.0;
         }

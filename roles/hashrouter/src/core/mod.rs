@@ -61,11 +61,19 @@ impl CoreConfig {
 /// What the network layer must do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    ToDevice { device: DeviceId, line: Line },
-    CloseDevice { device: DeviceId, reason: String },
+    ToDevice {
+        device: DeviceId,
+        line: Line,
+    },
+    CloseDevice {
+        device: DeviceId,
+        reason: String,
+    },
     SubmitUpstream(UpstreamShare),
     /// The upstream channel cannot be used (e.g. too little extranonce space); drop it.
-    CloseUpstream { reason: String },
+    CloseUpstream {
+        reason: String,
+    },
 }
 
 /// Node state behind every connection.
@@ -124,7 +132,12 @@ impl Core {
         self.devices.remove(&device);
     }
 
-    pub fn handle_device_request(&mut self, device: DeviceId, request: DeviceRequest, now: Instant) {
+    pub fn handle_device_request(
+        &mut self,
+        device: DeviceId,
+        request: DeviceRequest,
+        now: Instant,
+    ) {
         if !self.devices.contains_key(&device) {
             return;
         }
@@ -152,8 +165,11 @@ impl Core {
                 };
                 d.subscribed = true;
                 d.user_agent = user_agent;
-                let line =
-                    lines::subscribe_result(&id, &device.extranonce1(), self.config.extranonce2_size);
+                let line = lines::subscribe_result(
+                    &id,
+                    &device.extranonce1(),
+                    self.config.extranonce2_size,
+                );
                 self.send(device, line);
                 self.start_mining_if_ready(device);
             }
@@ -175,20 +191,18 @@ impl Core {
                 self.on_suggest_difficulty(device, difficulty, now);
                 self.send(device, lines::result_bool(&id, true));
             }
-            DeviceRequest::Submit { id, submit } => {
-                match self.on_submit(device, &submit, now) {
-                    Ok(new_difficulty) => {
-                        self.send(device, lines::result_bool(&id, true));
-                        if let Some(difficulty) = new_difficulty {
-                            self.send_difficulty(device, difficulty);
-                        }
-                    }
-                    Err(rejection) => {
-                        let (code, message) = rejection.sv1_error();
-                        self.send(device, lines::error(&id, code, message));
+            DeviceRequest::Submit { id, submit } => match self.on_submit(device, &submit, now) {
+                Ok(new_difficulty) => {
+                    self.send(device, lines::result_bool(&id, true));
+                    if let Some(difficulty) = new_difficulty {
+                        self.send_difficulty(device, difficulty);
                     }
                 }
-            }
+                Err(rejection) => {
+                    let (code, message) = rejection.sv1_error();
+                    self.send(device, lines::error(&id, code, message));
+                }
+            },
             DeviceRequest::Unknown { id, method } => {
                 debug!(%device, %method, "unsupported method");
                 self.send(device, lines::error(&id, 20, "Unsupported method"));

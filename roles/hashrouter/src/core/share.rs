@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-
 use work::{coinbase_txid, merkle_root, BlockHeader, Target};
 
 use super::jobs::DeviceJob;

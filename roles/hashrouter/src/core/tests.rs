@@ -175,8 +175,16 @@ fn handshake_answers_and_first_job() {
     );
     let lines = lines_to(&drain(&mut core), device);
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines[0].contains("\"version-rolling.mask\":\"1fffe000\""), "{}", lines[0]);
-    assert!(lines[0].contains("\"lmr.contract-address\":false"), "{}", lines[0]);
+    assert!(
+        lines[0].contains("\"version-rolling.mask\":\"1fffe000\""),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("\"lmr.contract-address\":false"),
+        "{}",
+        lines[0]
+    );
     assert!(lines[0].starts_with("{\"id\":null"));
     assert!(lines[1].starts_with("{\"id\":\"s\""));
     assert!(lines[1].contains(&format!("\"{}\",4]", hex::encode(device.extranonce1()))));
@@ -193,9 +201,17 @@ fn handshake_answers_and_first_job() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines[0].contains("\"result\":true"));
     assert!(lines[1].contains("mining.set_difficulty"));
-    assert!(lines[2].contains("mining.notify") && lines[2].ends_with("true]}"), "{}", lines[2]);
+    assert!(
+        lines[2].contains("mining.notify") && lines[2].ends_with("true]}"),
+        "{}",
+        lines[2]
+    );
     // coinb1 = pool coinbase prefix || pool extranonce prefix || 2 bytes of padding
-    let coinb1 = format!("{}{}0000", hex::encode(b"coinbase-prefix"), hex::encode(POOL_PREFIX));
+    let coinb1 = format!(
+        "{}{}0000",
+        hex::encode(b"coinbase-prefix"),
+        hex::encode(POOL_PREFIX)
+    );
     assert!(lines[2].contains(&coinb1), "{}", lines[2]);
 }
 
@@ -209,7 +225,10 @@ fn valid_share_is_answered_and_forwarded_with_the_pools_view_of_the_coinbase() {
     let nonce = grind(&core, device, &en2, Target::from_difficulty(1e-7), true);
     core.handle_device_request(device, submit(&core, &en2, nonce, None), now);
     let actions = drain(&mut core);
-    assert_eq!(lines_to(&actions, device), vec!["{\"id\":9,\"result\":true,\"error\":null}"]);
+    assert_eq!(
+        lines_to(&actions, device),
+        vec!["{\"id\":9,\"result\":true,\"error\":null}"]
+    );
     let forwarded: Vec<&UpstreamShare> = actions
         .iter()
         .filter_map(|a| match a {
@@ -223,7 +242,12 @@ fn valid_share_is_answered_and_forwarded_with_the_pools_view_of_the_coinbase() {
     assert_eq!(share.job_id, 3);
     assert_eq!(share.extranonce.len(), POOL_EXTRANONCE_SIZE as usize);
     // The pool rebuilds prefix || its extranonce prefix || extranonce || suffix: same hash.
-    let txid = coinbase_txid(&[b"coinbase-prefix", &POOL_PREFIX, &share.extranonce, b"coinbase-suffix"]);
+    let txid = coinbase_txid(&[
+        b"coinbase-prefix",
+        &POOL_PREFIX,
+        &share.extranonce,
+        b"coinbase-suffix",
+    ]);
     let pool_header = BlockHeader {
         version: share.version,
         prev_hash: [0x11; 32],
@@ -232,7 +256,10 @@ fn valid_share_is_answered_and_forwarded_with_the_pools_view_of_the_coinbase() {
         nbits: 0x1d00ffff,
         nonce: share.nonce,
     };
-    assert_eq!(pool_header.hash(), device_header(&core, device, &en2, nonce, 0).hash());
+    assert_eq!(
+        pool_header.hash(),
+        device_header(&core, device, &en2, nonce, 0).hash()
+    );
 
     core.handle_upstream(
         UpstreamEvent::SubmitSuccess {
@@ -300,7 +327,10 @@ fn invalid_shares_get_their_error_codes() {
     let stale_answer = answer(&mut core, stale);
     assert!(stale_answer.contains("Stale"), "{stale_answer}");
     let counters = &core.snapshot(now).devices[0].counters;
-    assert_eq!((counters.accepted, counters.rejected, counters.stale), (1, 5, 1));
+    assert_eq!(
+        (counters.accepted, counters.rejected, counters.stale),
+        (1, 5, 1)
+    );
 }
 
 #[test]
@@ -324,7 +354,9 @@ fn upstream_loss_keeps_devices_mining_without_forwarding() {
     core.handle_device_request(device, submit(&core, &en2, nonce, None), now);
     let actions = drain(&mut core);
     assert!(lines_to(&actions, device)[0].contains("true"));
-    assert!(!actions.iter().any(|a| matches!(a, Action::SubmitUpstream(_))));
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::SubmitUpstream(_))));
     assert!(!core.snapshot(now).upstream.connected);
 
     // The new channel's first tip reaches the device as a clean job.
@@ -366,7 +398,10 @@ fn too_small_upstream_extranonce_closes_the_channel() {
         },
         now,
     );
-    assert!(matches!(drain(&mut core)[..], [Action::CloseUpstream { .. }]));
+    assert!(matches!(
+        drain(&mut core)[..],
+        [Action::CloseUpstream { .. }]
+    ));
 }
 
 #[test]
@@ -408,7 +443,10 @@ fn vardiff_change_credits_old_jobs_at_the_old_difficulty() {
         let nonce = grind(&core, device, &en2, easy, true);
         core.handle_device_request(device, submit(&core, &en2, nonce, None), t);
         let lines = lines_to(&drain(&mut core), device);
-        assert_eq!(lines[0], "{\"id\":9,\"result\":true,\"error\":null}", "share {i}");
+        assert_eq!(
+            lines[0], "{\"id\":9,\"result\":true,\"error\":null}",
+            "share {i}"
+        );
         raised |= lines.iter().any(|l| l.contains("set_difficulty"));
     }
     assert!(raised);

@@ -135,17 +135,17 @@ impl UpstreamChannel {
         if self.pending.len() >= MAX_PENDING {
             self.pending.pop_first();
         }
-        self.pending.insert(
-            sequence_number,
-            PendingShare { device, difficulty },
-        );
+        self.pending
+            .insert(sequence_number, PendingShare { device, difficulty });
         sequence_number
     }
 
     /// SubmitShares.Success: every pending share up to `last_sequence_number` was accepted
     /// (errors for the batch arrive before its success, and have removed their shares).
     pub fn on_success(&mut self, last_sequence_number: u32) -> Vec<Verdict> {
-        let still_pending = self.pending.split_off(&last_sequence_number.wrapping_add(1));
+        let still_pending = self
+            .pending
+            .split_off(&last_sequence_number.wrapping_add(1));
         let acked = std::mem::replace(&mut self.pending, still_pending);
         acked
             .into_values()

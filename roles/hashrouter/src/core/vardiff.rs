@@ -64,7 +64,9 @@ impl Vardiff {
     }
 
     fn retarget(&mut self, config: &VardiffConfig, now: Instant) -> Option<f64> {
-        let elapsed = now.saturating_duration_since(self.window_start).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.window_start)
+            .as_secs_f64();
         if elapsed <= 0.0 {
             return None;
         }

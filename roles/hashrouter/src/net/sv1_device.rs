@@ -57,7 +57,15 @@ pub async fn run(
     let _entered = span.enter();
     info!("device connected");
     drop(_entered);
-    let end = serve(&mut stream, device, max_line_bytes, &inbox, outputs, shutdown).await;
+    let end = serve(
+        &mut stream,
+        device,
+        max_line_bytes,
+        &inbox,
+        outputs,
+        shutdown,
+    )
+    .await;
     let _entered = span.enter();
     match &end {
         DeviceEnd::Closed | DeviceEnd::Shutdown => info!(reason = %end, "device disconnected"),

@@ -41,10 +41,7 @@ pub fn to_device_request(request: ClientRequest<'_>) -> DeviceRequest {
                 .version_rolling
                 .map(|v| v.mask.unwrap_or(sv1::DEFAULT_VERSION_MASK)),
             minimum_difficulty: configure.minimum_difficulty,
-            unsupported: configure
-                .unknown_extensions()
-                .map(str::to_owned)
-                .collect(),
+            unsupported: configure.unknown_extensions().map(str::to_owned).collect(),
             subscribe_extranonce: configure.subscribe_extranonce,
             info: configure.info.is_some(),
         },

@@ -135,8 +135,18 @@ async fn session(
     if inbox.send(CoreInput::Upstream(opened)).await.is_err() {
         return Err(UpstreamError::Shutdown);
     }
-    let result = relay(channel_id, &mut reader, &mut writer, commands, inbox, shutdown).await;
-    let _ = inbox.send(CoreInput::Upstream(UpstreamEvent::Disconnected)).await;
+    let result = relay(
+        channel_id,
+        &mut reader,
+        &mut writer,
+        commands,
+        inbox,
+        shutdown,
+    )
+    .await;
+    let _ = inbox
+        .send(CoreInput::Upstream(UpstreamEvent::Disconnected))
+        .await;
     if matches!(result, Err(UpstreamError::Shutdown)) {
         let _ = writer.shutdown().await;
     }
@@ -272,7 +282,10 @@ async fn relay(
 }
 
 /// Translates a mining message of our channel into a core event (`None`: nothing for the core).
-fn mining_event(channel_id: u32, message: MiningOwned) -> Result<Option<UpstreamEvent>, UpstreamError> {
+fn mining_event(
+    channel_id: u32,
+    message: MiningOwned,
+) -> Result<Option<UpstreamEvent>, UpstreamError> {
     let ours = |id: u32| id == channel_id;
     Ok(match message {
         MiningOwned::NewExtendedMiningJob(job) if ours(job.channel_id) => {
@@ -299,9 +312,11 @@ fn mining_event(channel_id: u32, message: MiningOwned) -> Result<Option<Upstream
                 nbits: prev.nbits,
             })
         }
-        MiningOwned::SetTarget(target) if ours(target.channel_id) => Some(UpstreamEvent::SetTarget {
-            target: target.maximum_target.into_array(),
-        }),
+        MiningOwned::SetTarget(target) if ours(target.channel_id) => {
+            Some(UpstreamEvent::SetTarget {
+                target: target.maximum_target.into_array(),
+            })
+        }
         MiningOwned::SetExtranoncePrefix(prefix) if ours(prefix.channel_id) => {
             Some(UpstreamEvent::SetExtranoncePrefix {
                 extranonce_prefix: prefix.extranonce_prefix.as_bytes().to_vec(),
@@ -314,12 +329,16 @@ fn mining_event(channel_id: u32, message: MiningOwned) -> Result<Option<Upstream
                 shares_sum: ok.new_shares_sum,
             })
         }
-        MiningOwned::SubmitSharesError(e) if ours(e.channel_id) => Some(UpstreamEvent::SubmitError {
-            sequence_number: e.sequence_number,
-            code: e.error_code.as_utf8_or_hex(),
-        }),
+        MiningOwned::SubmitSharesError(e) if ours(e.channel_id) => {
+            Some(UpstreamEvent::SubmitError {
+                sequence_number: e.sequence_number,
+                code: e.error_code.as_utf8_or_hex(),
+            })
+        }
         MiningOwned::CloseChannel(close) if ours(close.channel_id) => {
-            return Err(UpstreamError::ChannelClosed(close.reason_code.as_utf8_or_hex()))
+            return Err(UpstreamError::ChannelClosed(
+                close.reason_code.as_utf8_or_hex(),
+            ))
         }
         other => {
             debug!(message = %other, "ignored mining message");
