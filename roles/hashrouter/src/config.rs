@@ -17,7 +17,7 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Parse(#[from] toml::de::Error),
     #[error("invalid `{field}`: {reason}")]
     Invalid { field: &'static str, reason: String },
@@ -231,7 +231,7 @@ impl Config {
         if self.upstream.reconnect_min_ms == 0 {
             return Err(invalid("upstream.reconnect_min_ms", "must be at least 1"));
         }
-        if self.upstream.reconnect_max_secs * 1000 < self.upstream.reconnect_min_ms {
+        if self.upstream.reconnect_max_secs.saturating_mul(1000) < self.upstream.reconnect_min_ms {
             return Err(invalid(
                 "upstream.reconnect_max_secs",
                 "is shorter than upstream.reconnect_min_ms",
@@ -263,8 +263,32 @@ fn validate_host_port(field: &'static str, value: &str) -> Result<(), ConfigErro
     let Some((host, port)) = value.rsplit_once(':') else {
         return Err(invalid(field, "expected host:port"));
     };
+    // An IPv6 literal needs brackets: `[::1]:34254`.
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => {
+            v6.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| invalid(field, format!("`{v6}` is not an IPv6 address")))?;
+            v6
+        }
+        None => host,
+    };
     if host.is_empty() {
         return Err(invalid(field, "host is empty"));
+    }
+    if host.contains(':') && !value.starts_with('[') {
+        return Err(invalid(
+            field,
+            "an IPv6 address must be written as [address]:port",
+        ));
+    }
+    if !host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+    {
+        return Err(invalid(
+            field,
+            format!("`{host}` is not a host name or IP address"),
+        ));
     }
     port.parse::<u16>()
         .ok()

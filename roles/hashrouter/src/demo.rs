@@ -73,7 +73,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
 
     let started = tokio::time::Instant::now();
     while started.elapsed() < options.duration {
-        tokio::time::sleep(Duration::from_secs(5).min(options.duration)).await;
+        let remaining = options.duration.saturating_sub(started.elapsed());
+        tokio::time::sleep(Duration::from_secs(5).min(remaining)).await;
         if let Some(snapshot) = node.snapshot().await {
             let c = &snapshot.upstream.counters;
             eprintln!(
@@ -116,12 +117,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     let c = &snapshot.upstream.counters;
     writeln!(
         table,
-        "\n{:<22} {:>9} {:>12} {:>9} {:>12}",
+        "\n{:<32} {:>9} {:>9} {:>7} {:>14}",
         "pool", "accepted", "rejected", "blocks", "hashrate"
     )?;
     writeln!(
         table,
-        "{:<22} {:>9} {:>12} {:>9} {:>10.0} kH/s",
+        "{:<32} {:>9} {:>9} {:>7} {:>9.0} kH/s",
         format!("{} ({POOL_USER})", pool.local_addr()),
         pool_user.accepted_shares,
         pool_user.rejected_total(),

@@ -121,6 +121,27 @@ fn upstream_address_without_port_is_refused() {
 }
 
 #[test]
+fn upstream_address_must_be_a_host_or_bracketed_ipv6() {
+    for bad in ["::1", "[::1]", "pool example:34254", "[zz::1]:34254"] {
+        let text = good_config().replace("\"127.0.0.1:34254\"", &format!("\"{bad}\""));
+        assert_refused(&text, "upstream.address");
+    }
+    for good in ["[::1]:34254", "pool-1.example.com:3336"] {
+        let text = good_config().replace("\"127.0.0.1:34254\"", &format!("\"{good}\""));
+        Config::parse(&text).unwrap_or_else(|e| panic!("{good}: {e}"));
+    }
+}
+
+#[test]
+fn reconnect_limits_do_not_overflow() {
+    let text = good_config().replace(
+        "[upstream]",
+        "[upstream]\nreconnect_max_secs = 9223372036854775807",
+    );
+    Config::parse(&text).expect("a huge maximum is valid, not an overflow");
+}
+
+#[test]
 fn missing_required_field_is_refused() {
     let text = good_config().replace("user_identity = \"farm\"", "");
     assert_refused(&text, "user_identity");
