@@ -67,13 +67,13 @@ pub enum DeviceRequest {
     },
 }
 
-/// `mining.submit` parameters.
+/// `mining.submit` parameters the core uses. The worker name is not among them: a connection
+/// is one device whatever name it submits under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submit {
-    pub worker: String,
     /// The job id as the device sent it; node job ids are lower-case hex.
     pub job_id: String,
-    pub extranonce2: Vec<u8>,
+    pub extranonce2: sv1::Extranonce2,
     pub ntime: u32,
     pub nonce: u32,
     pub version_bits: Option<u32>,

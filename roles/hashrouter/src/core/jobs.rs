@@ -75,7 +75,7 @@ pub enum JobLookupError {
     Stale,
 }
 
-/// Kept jobs per chain tip; old ones are only needed to tell "stale" from "unknown".
+/// Jobs kept; beyond them the oldest are forgotten (shares on them are answered as stale).
 const MAX_JOBS: usize = 256;
 
 /// All device jobs the node knows, and the upstream jobs waiting to become device jobs.
@@ -189,10 +189,6 @@ impl JobBook {
 
     fn mark_all_stale(&mut self) {
         self.stale_before = self.next_id;
-        if self.jobs.len() > MAX_JOBS {
-            let keep_from = self.next_id.saturating_sub(MAX_JOBS as u32);
-            self.jobs.retain(|id, _| *id >= keep_from);
-        }
     }
 
     fn issue(
@@ -267,6 +263,11 @@ impl JobBook {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let job = Arc::new(job);
         self.jobs.insert(job.id, job.clone());
+        if self.jobs.len() > MAX_JOBS {
+            // Forgotten ids below `next_id` still read as stale in `get`.
+            let keep_from = self.next_id.saturating_sub(MAX_JOBS as u32);
+            self.jobs.retain(|id, _| *id >= keep_from);
+        }
         self.current = Some(job.clone());
         job
     }

@@ -314,7 +314,7 @@ impl Core {
             })?;
             let share = DeviceShare {
                 extranonce1: device.extranonce1(),
-                extranonce2: &submit.extranonce2,
+                extranonce2: submit.extranonce2.as_bytes(),
                 ntime: submit.ntime,
                 nonce: submit.nonce,
                 version_bits: submit.version_bits,
@@ -370,7 +370,7 @@ impl Core {
         let sequence_number = channel.forward(device, difficulty);
         let mut extranonce = vec![0u8; job.padding];
         extranonce.extend_from_slice(&device.extranonce1());
-        extranonce.extend_from_slice(&submit.extranonce2);
+        extranonce.extend_from_slice(submit.extranonce2.as_bytes());
         let share = UpstreamShare {
             channel_id: channel.channel_id,
             sequence_number,

@@ -138,9 +138,8 @@ fn submit(core: &Core, en2: &[u8], nonce: u32, job_id: Option<u32>) -> DeviceReq
     DeviceRequest::Submit {
         id: RequestId::from(9),
         submit: Submit {
-            worker: "worker.1".into(),
             job_id: format!("{:x}", job_id.unwrap_or(job.id)),
-            extranonce2: en2.to_vec(),
+            extranonce2: sv1::Extranonce2::from_bytes(en2).unwrap(),
             ntime: job.ntime,
             nonce,
             version_bits: Some(0),
@@ -316,9 +315,8 @@ fn invalid_shares_get_their_error_codes() {
     let stale = DeviceRequest::Submit {
         id: RequestId::from(1),
         submit: Submit {
-            worker: "worker.1".into(),
             job_id: format!("{old_job:x}"),
-            extranonce2: en2.to_vec(),
+            extranonce2: sv1::Extranonce2::from_bytes(&en2).unwrap(),
             ntime: 1_700_000_000,
             nonce: good,
             version_bits: None,

@@ -7,7 +7,7 @@ use sv1::LineFramer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use super::sv1_request::{classify, to_device_request, BadLine};
 use crate::core::DeviceId;
@@ -53,25 +53,25 @@ pub async fn run(
     let Ok(device) = device.await else {
         return;
     };
-    let span = tracing::info_span!("device", %device);
-    let _entered = span.enter();
-    info!("device connected");
-    drop(_entered);
-    let end = serve(
-        &mut stream,
-        device,
-        max_line_bytes,
-        &inbox,
-        outputs,
-        shutdown,
-    )
-    .await;
-    let _entered = span.enter();
-    match &end {
-        DeviceEnd::Closed | DeviceEnd::Shutdown => info!(reason = %end, "device disconnected"),
-        _ => warn!(reason = %end, "device disconnected"),
+    async {
+        info!("device connected");
+        let end = serve(
+            &mut stream,
+            device,
+            max_line_bytes,
+            &inbox,
+            outputs,
+            shutdown,
+        )
+        .await;
+        match &end {
+            DeviceEnd::Closed | DeviceEnd::Shutdown => info!(reason = %end, "device disconnected"),
+            _ => warn!(reason = %end, "device disconnected"),
+        }
+        let _ = inbox.send(CoreInput::DeviceGone { device }).await;
     }
-    let _ = inbox.send(CoreInput::DeviceGone { device }).await;
+    .instrument(tracing::info_span!("device", %device))
+    .await;
 }
 
 async fn serve(

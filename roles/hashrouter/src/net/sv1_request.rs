@@ -52,9 +52,8 @@ pub fn to_device_request(request: ClientRequest<'_>) -> DeviceRequest {
         ClientMessage::Submit(submit) => DeviceRequest::Submit {
             id,
             submit: Submit {
-                worker: submit.worker.into_owned(),
                 job_id: submit.job_id.into_owned(),
-                extranonce2: submit.extranonce2.as_bytes().to_vec(),
+                extranonce2: submit.extranonce2,
                 ntime: submit.ntime,
                 nonce: submit.nonce,
                 version_bits: submit.version_bits,
