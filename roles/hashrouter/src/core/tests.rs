@@ -53,28 +53,45 @@ fn lines_to(actions: &[Action], device: DeviceId) -> Vec<String> {
         .collect()
 }
 
-/// A core with an open upstream channel (easy target) and one active job.
-fn mining_core(now: Instant) -> Core {
-    let mut core = Core::new(config());
+/// Opens the upstream channel at `pool_difficulty` with the given extranonce grant.
+fn open_channel(
+    core: &mut Core,
+    channel_id: u32,
+    pool_difficulty: f64,
+    prefix: &[u8],
+    size: u16,
+    now: Instant,
+) {
     core.handle_upstream(
         UpstreamEvent::ChannelOpened {
-            channel_id: 7,
-            target: Target::from_difficulty(1e-8).to_le_bytes(),
-            extranonce_prefix: POOL_PREFIX.to_vec(),
-            extranonce_size: POOL_EXTRANONCE_SIZE,
+            channel_id,
+            target: Target::from_difficulty(pool_difficulty).to_le_bytes(),
+            extranonce_prefix: prefix.to_vec(),
+            extranonce_size: size,
         },
         now,
     );
-    core.handle_upstream(UpstreamEvent::NewJob(upstream_job(3, true)), now);
+}
+
+/// A future job `job_id` and the new tip that activates it.
+fn new_tip(core: &mut Core, job_id: u32, prev_hash: [u8; 32], min_ntime: u32, now: Instant) {
+    core.handle_upstream(UpstreamEvent::NewJob(upstream_job(job_id, true)), now);
     core.handle_upstream(
         UpstreamEvent::SetNewPrevHash {
-            job_id: 3,
-            prev_hash: [0x11; 32],
-            min_ntime: 1_700_000_000,
+            job_id,
+            prev_hash,
+            min_ntime,
             nbits: 0x1d00ffff,
         },
         now,
     );
+}
+
+/// A core with an open upstream channel (easy target) and one active job.
+fn mining_core(now: Instant) -> Core {
+    let mut core = Core::new(config());
+    open_channel(&mut core, 7, 1e-8, &POOL_PREFIX, POOL_EXTRANONCE_SIZE, now);
+    new_tip(&mut core, 3, [0x11; 32], 1_700_000_000, now);
     drain(&mut core);
     core
 }
@@ -301,16 +318,7 @@ fn invalid_shares_get_their_error_codes() {
         assert!(got.contains(expected), "{got} should contain {expected}");
     }
     let old_job = core.jobs.current().unwrap().id;
-    core.handle_upstream(UpstreamEvent::NewJob(upstream_job(4, true)), now);
-    core.handle_upstream(
-        UpstreamEvent::SetNewPrevHash {
-            job_id: 4,
-            prev_hash: [0x22; 32],
-            min_ntime: 1_700_000_100,
-            nbits: 0x1d00ffff,
-        },
-        now,
-    );
+    new_tip(&mut core, 4, [0x22; 32], 1_700_000_100, now);
     drain(&mut core);
     let stale = DeviceRequest::Submit {
         id: RequestId::from(1),
@@ -358,25 +366,8 @@ fn upstream_loss_keeps_devices_mining_without_forwarding() {
     assert!(!core.snapshot(now).upstream.connected);
 
     // The new channel's first tip reaches the device as a clean job.
-    core.handle_upstream(
-        UpstreamEvent::ChannelOpened {
-            channel_id: 8,
-            target: Target::from_difficulty(1e-8).to_le_bytes(),
-            extranonce_prefix: vec![1; 8],
-            extranonce_size: 8,
-        },
-        now,
-    );
-    core.handle_upstream(UpstreamEvent::NewJob(upstream_job(1, true)), now);
-    core.handle_upstream(
-        UpstreamEvent::SetNewPrevHash {
-            job_id: 1,
-            prev_hash: [0x33; 32],
-            min_ntime: 1_700_000_000,
-            nbits: 0x1d00ffff,
-        },
-        now,
-    );
+    open_channel(&mut core, 8, 1e-8, &[1; 8], 8, now);
+    new_tip(&mut core, 1, [0x33; 32], 1_700_000_000, now);
     let lines = lines_to(&drain(&mut core), device);
     assert_eq!(lines.len(), 1);
     assert!(lines[0].contains("mining.notify") && lines[0].ends_with("true]}"));
@@ -410,25 +401,8 @@ fn vardiff_change_credits_old_jobs_at_the_old_difficulty() {
     config.vardiff.retarget_interval = Duration::from_secs(1);
     let mut core = Core::new(config);
     let mut t = now;
-    core.handle_upstream(
-        UpstreamEvent::ChannelOpened {
-            channel_id: 7,
-            target: Target::from_difficulty(1.0).to_le_bytes(),
-            extranonce_prefix: POOL_PREFIX.to_vec(),
-            extranonce_size: POOL_EXTRANONCE_SIZE,
-        },
-        t,
-    );
-    core.handle_upstream(UpstreamEvent::NewJob(upstream_job(3, true)), t);
-    core.handle_upstream(
-        UpstreamEvent::SetNewPrevHash {
-            job_id: 3,
-            prev_hash: [0x11; 32],
-            min_ntime: 1_700_000_000,
-            nbits: 0x1d00ffff,
-        },
-        t,
-    );
+    open_channel(&mut core, 7, 1.0, &POOL_PREFIX, POOL_EXTRANONCE_SIZE, t);
+    new_tip(&mut core, 3, [0x11; 32], 1_700_000_000, t);
     let device = ready_device(&mut core, t);
     drain(&mut core);
     // Flood shares far faster than 1/min: the difficulty must rise.
