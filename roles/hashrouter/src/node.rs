@@ -1,5 +1,5 @@
-//! A running node: the core task that owns [`Core`], the SV1 listener and the upstream client,
-//! connected by bounded queues.
+//! A running node: the core task that owns [`Core`], the SV1 and SV2 listeners and the upstream
+//! client, connected by bounded queues.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,11 +11,12 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::core::{
-    Action, Core, CoreConfig, DeviceId, DeviceRequest, Line, NodeSnapshot, UpstreamEvent,
-    UpstreamShare, VardiffConfig,
+    Action, ConnectionId, Core, CoreConfig, DeviceId, DeviceRequest, Line, NodeSnapshot,
+    Sv2Message, Sv2Request, UpstreamEvent, UpstreamShare, VardiffConfig,
 };
-use crate::net::sv1_listener;
+use crate::net::sv2_downstream::DownstreamSettings;
 use crate::net::sv2_upstream::{self, UpstreamSettings};
+use crate::net::{sv1_listener, sv2_listener};
 
 /// Events for the core task, from connection tasks and the handle.
 #[derive(Debug)]
@@ -31,6 +32,18 @@ pub enum CoreInput {
     DeviceGone {
         device: DeviceId,
     },
+    /// A downstream SV2 connection passed its handshake and sent a first frame.
+    Sv2Connected {
+        outbox: mpsc::Sender<Sv2Output>,
+        reply: oneshot::Sender<ConnectionId>,
+    },
+    Sv2Request {
+        connection: ConnectionId,
+        request: Sv2Request,
+    },
+    Sv2Gone {
+        connection: ConnectionId,
+    },
     Upstream(UpstreamEvent),
     Snapshot(oneshot::Sender<NodeSnapshot>),
 }
@@ -39,6 +52,13 @@ pub enum CoreInput {
 #[derive(Debug, Clone)]
 pub enum DeviceOutput {
     Line(Line),
+    Close(String),
+}
+
+/// What a downstream SV2 connection task is told to do.
+#[derive(Debug, Clone)]
+pub enum Sv2Output {
+    Message(Sv2Message),
     Close(String),
 }
 
@@ -53,14 +73,17 @@ pub enum UpstreamCommand {
 /// enough that a stuck peer is noticed instead of buffering without end.
 const CORE_QUEUE: usize = 16 * 1024;
 pub(crate) const DEVICE_QUEUE: usize = 256;
+/// A proxy's connection carries one job message per channel per block: room for many channels.
+pub(crate) const SV2_CONNECTION_QUEUE: usize = 64 * 1024;
 const UPSTREAM_QUEUE: usize = 16 * 1024;
 const TICK: Duration = Duration::from_secs(1);
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("cannot listen on {addr} (sv1.listen): {source}")]
+    #[error("cannot listen on {addr} ({field}): {source}")]
     Bind {
+        field: &'static str,
         addr: String,
         source: std::io::Error,
     },
@@ -71,6 +94,7 @@ pub enum NodeError {
 /// A started node. Dropping it does not stop it; call [`NodeHandle::shutdown`].
 pub struct NodeHandle {
     sv1_addr: SocketAddr,
+    sv2_addr: Option<SocketAddr>,
     inbox: async_channel::Sender<CoreInput>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -80,6 +104,11 @@ impl NodeHandle {
     /// Where SV1 devices connect (the real port when the config said port 0).
     pub fn sv1_addr(&self) -> SocketAddr {
         self.sv1_addr
+    }
+
+    /// Where SV2 devices and proxies connect, if the SV2 server is configured.
+    pub fn sv2_addr(&self) -> Option<SocketAddr> {
+        self.sv2_addr
     }
 
     /// The node's state now; `None` if the core task has stopped.
@@ -101,7 +130,12 @@ impl NodeHandle {
 /// Starts a node from a validated config.
 pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
     let core_config = CoreConfig {
-        extranonce2_size: config.sv1.extranonce2_size as usize,
+        sv1_extranonce2_size: config.sv1.extranonce2_size as usize,
+        sv2_max_extranonce_size: config
+            .sv2
+            .as_ref()
+            .map_or(0, |sv2| sv2.max_extranonce_size as usize),
+        sv2_share_batch_size: config.sv2.as_ref().map_or(1, |sv2| sv2.share_batch_size),
         vardiff: VardiffConfig {
             initial: config.difficulty.initial,
             minimum: config.difficulty.minimum,
@@ -123,24 +157,27 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
         reconnect_max: Duration::from_secs(config.upstream.reconnect_max_secs),
     };
 
-    let listener = tokio::net::TcpListener::bind(&config.sv1.listen)
-        .await
-        .map_err(|source| NodeError::Bind {
-            addr: config.sv1.listen.clone(),
-            source,
-        })?;
-    let sv1_addr = listener.local_addr().map_err(|source| NodeError::Bind {
-        addr: config.sv1.listen.clone(),
-        source,
-    })?;
+    let (listener, sv1_addr) = bind("sv1.listen", &config.sv1.listen).await?;
     info!(%sv1_addr, "listening for Stratum V1 devices");
+    let sv2 = match &config.sv2 {
+        Some(sv2) => {
+            let settings = DownstreamSettings {
+                keys: sv2.responder_keys()?,
+                handshake_timeout: sv2.handshake_timeout(),
+            };
+            let (listener, addr) = bind("sv2.listen", &sv2.listen).await?;
+            info!(sv2_addr = %addr, authority = %sv2.authority_public_key, "listening for SV2 devices");
+            Some((listener, addr, settings))
+        }
+        None => None,
+    };
 
     let (inbox_tx, inbox_rx) = async_channel::bounded(CORE_QUEUE);
     let (upstream_tx, upstream_rx) = mpsc::channel(UPSTREAM_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let core = Core::new(core_config);
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(run_core(core, inbox_rx, upstream_tx, shutdown_rx.clone())),
         tokio::spawn(sv2_upstream::run(
             upstream_settings,
@@ -152,15 +189,46 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             listener,
             config.sv1.max_line_bytes,
             inbox_tx.clone(),
-            shutdown_rx,
+            shutdown_rx.clone(),
         )),
     ];
+    let sv2_addr = sv2.as_ref().map(|(_, addr, _)| *addr);
+    if let Some((listener, _, settings)) = sv2 {
+        tasks.push(tokio::spawn(sv2_listener::run(
+            listener,
+            settings,
+            inbox_tx.clone(),
+            shutdown_rx,
+        )));
+    }
     Ok(NodeHandle {
         sv1_addr,
+        sv2_addr,
         inbox: inbox_tx,
         shutdown: shutdown_tx,
         tasks,
     })
+}
+
+async fn bind(
+    field: &'static str,
+    addr: &str,
+) -> Result<(tokio::net::TcpListener, SocketAddr), NodeError> {
+    let error = |source| NodeError::Bind {
+        field,
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(error)?;
+    let local = listener.local_addr().map_err(error)?;
+    Ok((listener, local))
+}
+
+/// Where the core task sends what it has for each connection.
+#[derive(Default)]
+struct Outboxes {
+    sv1: HashMap<DeviceId, mpsc::Sender<DeviceOutput>>,
+    sv2: HashMap<ConnectionId, mpsc::Sender<Sv2Output>>,
 }
 
 /// The core task: applies inputs in order, ticks once a second, and carries out actions.
@@ -170,7 +238,7 @@ async fn run_core(
     upstream: mpsc::Sender<UpstreamCommand>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut outboxes: HashMap<DeviceId, mpsc::Sender<DeviceOutput>> = HashMap::new();
+    let mut outboxes = Outboxes::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -184,22 +252,19 @@ async fn run_core(
         }
         carry_out_actions(&mut core, &mut outboxes, &upstream);
     }
-    for outbox in outboxes.values() {
+    for outbox in outboxes.sv1.values() {
         let _ = outbox.try_send(DeviceOutput::Close("node shutting down".into()));
     }
+    // SV2 connection tasks see the shutdown themselves and send Reconnect first.
 }
 
-fn apply(
-    core: &mut Core,
-    outboxes: &mut HashMap<DeviceId, mpsc::Sender<DeviceOutput>>,
-    input: CoreInput,
-) {
+fn apply(core: &mut Core, outboxes: &mut Outboxes, input: CoreInput) {
     let now = Instant::now();
     match input {
         CoreInput::DeviceConnected { outbox, reply } => {
             let device = core.device_connected(now);
             if reply.send(device).is_ok() {
-                outboxes.insert(device, outbox);
+                outboxes.sv1.insert(device, outbox);
             } else {
                 core.device_disconnected(device);
             }
@@ -208,8 +273,24 @@ fn apply(
             core.handle_device_request(device, request, now)
         }
         CoreInput::DeviceGone { device } => {
-            outboxes.remove(&device);
+            outboxes.sv1.remove(&device);
             core.device_disconnected(device);
+        }
+        CoreInput::Sv2Connected { outbox, reply } => {
+            let connection = core.sv2_connected();
+            if reply.send(connection).is_ok() {
+                outboxes.sv2.insert(connection, outbox);
+            } else {
+                core.sv2_disconnected(connection);
+            }
+        }
+        CoreInput::Sv2Request {
+            connection,
+            request,
+        } => core.handle_sv2(connection, request, now),
+        CoreInput::Sv2Gone { connection } => {
+            outboxes.sv2.remove(&connection);
+            core.sv2_disconnected(connection);
         }
         CoreInput::Upstream(event) => core.handle_upstream(event, now),
         CoreInput::Snapshot(reply) => {
@@ -220,27 +301,39 @@ fn apply(
 
 fn carry_out_actions(
     core: &mut Core,
-    outboxes: &mut HashMap<DeviceId, mpsc::Sender<DeviceOutput>>,
+    outboxes: &mut Outboxes,
     upstream: &mpsc::Sender<UpstreamCommand>,
 ) {
     while let Some(action) = core.poll_action() {
         match action {
-            Action::ToDevice { device, line } => {
-                let Some(outbox) = outboxes.get(&device) else {
+            Action::ToSv1 { device, line } => {
+                let Some(outbox) = outboxes.sv1.get(&device) else {
                     continue;
                 };
                 if outbox.try_send(DeviceOutput::Line(line)).is_err() {
                     // Full: the device does not read what we send; closed: its task ended.
                     warn!(%device, "device not keeping up with its messages; disconnecting");
-                    outboxes.remove(&device);
+                    outboxes.sv1.remove(&device);
                     core.device_disconnected(device);
                 }
             }
-            Action::CloseDevice { device, reason } => {
-                if let Some(outbox) = outboxes.remove(&device) {
-                    let _ = outbox.try_send(DeviceOutput::Close(reason));
+            Action::ToSv2 {
+                connection,
+                message,
+            } => {
+                let Some(outbox) = outboxes.sv2.get(&connection) else {
+                    continue;
+                };
+                if outbox.try_send(Sv2Output::Message(message)).is_err() {
+                    warn!(%connection, "SV2 connection not keeping up with its messages; closing");
+                    outboxes.sv2.remove(&connection);
+                    core.sv2_disconnected(connection);
                 }
-                core.device_disconnected(device);
+            }
+            Action::CloseSv2 { connection, reason } => {
+                if let Some(outbox) = outboxes.sv2.remove(&connection) {
+                    let _ = outbox.try_send(Sv2Output::Close(reason));
+                }
             }
             Action::SubmitUpstream(share) => {
                 if upstream.try_send(UpstreamCommand::Submit(share)).is_err() {

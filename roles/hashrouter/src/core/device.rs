@@ -1,5 +1,6 @@
-//! One connected Stratum V1 device as the core sees it: its session state, its difficulty and
-//! its counters. The wire format is parsed by the network layer into [`DeviceRequest`].
+//! One device as the core sees it — a Stratum V1 connection or one SV2 channel — with its session
+//! state, its extranonce, its difficulty and its counters. The wire formats are parsed by the
+//! network layer into [`DeviceRequest`] (SV1) and [`super::Sv2Request`] (SV2).
 
 use std::time::Instant;
 
@@ -8,14 +9,59 @@ use work::Target;
 use super::share::PreviousTarget;
 use super::vardiff::{Vardiff, VardiffConfig};
 
-/// A node-unique device number. For SV1 devices it is also their `extranonce1` (4 bytes, big
-/// endian), so it stays the same whichever pool the device's work goes to.
+/// A node-unique device number. Its 4 big-endian bytes start the device's extranonce (the SV1
+/// `extranonce1`, the SV2 channel's extranonce prefix), so the device's work stays distinct
+/// whichever pool it goes to (DESIGN.md §3). For an SV2 channel it is also the channel id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceId(pub u32);
 
 impl DeviceId {
-    pub fn extranonce1(self) -> [u8; 4] {
+    /// Ids stay below this so SV2 group channel ids (high bit set) never collide with them.
+    pub const LIMIT: u32 = 0x8000_0000;
+
+    pub fn to_be_bytes(self) -> [u8; 4] {
         self.0.to_be_bytes()
+    }
+}
+
+/// Id of one downstream SV2 connection (a Noise session, which may carry many channels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u32);
+
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// What kind of downstream a device is, and how to reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// A Stratum V1 connection (through the node's translator).
+    Sv1,
+    /// A header-only SV2 standard channel; the node computes its merkle roots.
+    Sv2Standard { connection: ConnectionId },
+    /// An SV2 extended channel, typically a proxy standing for many machines.
+    Sv2Extended { connection: ConnectionId },
+}
+
+impl DeviceKind {
+    pub fn connection(self) -> Option<ConnectionId> {
+        match self {
+            DeviceKind::Sv1 => None,
+            DeviceKind::Sv2Standard { connection } | DeviceKind::Sv2Extended { connection } => {
+                Some(connection)
+            }
+        }
+    }
+
+    /// Short stable name for the operator.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Sv1 => "sv1",
+            DeviceKind::Sv2Standard { .. } => "sv2-standard",
+            DeviceKind::Sv2Extended { .. } => "sv2-extended",
+        }
     }
 }
 
@@ -91,11 +137,25 @@ pub struct DeviceCounters {
     pub forwarded: u64,
 }
 
+/// Accepted shares of an SV2 channel not yet acknowledged (SubmitShares.Success is batched).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PendingAcks {
+    pub count: u32,
+    pub last_sequence_number: u32,
+    pub difficulty_sum: f64,
+}
+
 /// Session of one device.
 #[derive(Debug)]
 pub struct Device {
     pub id: DeviceId,
+    pub kind: DeviceKind,
     pub connected_at: Instant,
+    /// The fixed start of the device's extranonce: its id, then zero padding up to the
+    /// node's per-device extranonce size minus what the device rolls.
+    pub extranonce_prefix: Vec<u8>,
+    /// Extranonce bytes the device rolls itself (SV1 extranonce2, SV2 extended rollable part).
+    pub rollable_extranonce_size: usize,
     pub subscribed: bool,
     pub user_agent: Option<String>,
     /// Worker names the device authorized (usually one).
@@ -111,14 +171,29 @@ pub struct Device {
     /// Id of the last job sent, so a new device or upstream gets the current one exactly once.
     pub last_job_sent: Option<u32>,
     pub counters: DeviceCounters,
+    /// SV2 only: accepted shares waiting for the next SubmitShares.Success.
+    pub pending_acks: PendingAcks,
 }
 
 impl Device {
-    pub fn new(id: DeviceId, vardiff: &VardiffConfig, now: Instant) -> Self {
+    /// A device rolling `rollable` of the node's `device_extranonce_size` bytes after its id.
+    pub fn new(
+        id: DeviceId,
+        kind: DeviceKind,
+        device_extranonce_size: usize,
+        rollable: usize,
+        vardiff: &VardiffConfig,
+        now: Instant,
+    ) -> Self {
         let vardiff = Vardiff::new(vardiff, now);
+        let mut extranonce_prefix = id.to_be_bytes().to_vec();
+        extranonce_prefix.resize(4 + device_extranonce_size.saturating_sub(rollable), 0);
         Device {
             id,
+            kind,
             connected_at: now,
+            extranonce_prefix,
+            rollable_extranonce_size: rollable,
             subscribed: false,
             user_agent: None,
             workers: Vec::new(),
@@ -129,6 +204,7 @@ impl Device {
             previous_target: None,
             last_job_sent: None,
             counters: DeviceCounters::default(),
+            pending_acks: PendingAcks::default(),
         }
     }
 

@@ -40,7 +40,7 @@ pub struct ExtranonceLayout {
 }
 
 /// One job as sent to devices: immutable once built, shared by all devices of the channel.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct DeviceJob {
     /// The id devices see and echo in `mining.submit`.
     pub id: u32,

@@ -14,14 +14,19 @@ pub const MAX_NTIME_ROLL: Duration = Duration::from_secs(600);
 /// A share as a device submitted it, with the job already looked up.
 #[derive(Debug, Clone, Copy)]
 pub struct DeviceShare<'a> {
-    pub extranonce1: [u8; 4],
-    pub extranonce2: &'a [u8],
+    /// The device's fixed extranonce start (id and padding).
+    pub extranonce_prefix: &'a [u8],
+    /// The bytes the device rolled (SV1 extranonce2; empty for an SV2 standard channel).
+    pub rolled_extranonce: &'a [u8],
     pub ntime: u32,
     pub nonce: u32,
     pub version_bits: Option<u32>,
+    /// SV2 devices send the whole version, which must equal the job's outside the rolling
+    /// mask; SV1 firmware varies, so there bits outside the mask are ignored instead.
+    pub strict_version: bool,
 }
 
-/// Why a share was refused. Each maps to a Stratum V1 error code.
+/// Why a share was refused. Each maps to a Stratum V1 error code and an SV2 error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShareRejection {
     UnknownJob,
@@ -32,6 +37,8 @@ pub enum ShareRejection {
     NotSubscribed,
     BadExtranonce2Size,
     NtimeOutOfRange,
+    /// An SV2 share whose version differs from the job's outside what it may roll.
+    VersionNotAllowed,
 }
 
 impl ShareRejection {
@@ -46,6 +53,24 @@ impl ShareRejection {
             ShareRejection::NotSubscribed => (25, "Not subscribed"),
             ShareRejection::BadExtranonce2Size => (20, "Wrong extranonce2 size"),
             ShareRejection::NtimeOutOfRange => (20, "ntime out of range"),
+            ShareRejection::VersionNotAllowed => (20, "Version rolling not allowed"),
+        }
+    }
+
+    /// The SV2 `SubmitShares.Error` code (mining protocol spec).
+    pub fn sv2_error_code(self) -> &'static str {
+        use mining_sv2 as m;
+        match self {
+            ShareRejection::UnknownJob => m::ERROR_CODE_SUBMIT_SHARES_INVALID_JOB_ID,
+            ShareRejection::StaleJob => m::ERROR_CODE_SUBMIT_SHARES_STALE_SHARE,
+            ShareRejection::Duplicate => m::ERROR_CODE_SUBMIT_SHARES_DUPLICATE_SHARE,
+            ShareRejection::LowDifficulty => m::ERROR_CODE_SUBMIT_SHARES_DIFFICULTY_TOO_LOW,
+            ShareRejection::Unauthorized | ShareRejection::NotSubscribed => {
+                m::ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID
+            }
+            ShareRejection::BadExtranonce2Size => m::ERROR_CODE_SUBMIT_SHARES_BAD_EXTRANONCE_SIZE,
+            ShareRejection::NtimeOutOfRange => m::ERROR_CODE_SUBMIT_SHARES_INVALID_SHARE,
+            ShareRejection::VersionNotAllowed => m::ERROR_CODE_VERSION_ROLLING_NOT_ALLOWED,
         }
     }
 
@@ -60,6 +85,7 @@ impl ShareRejection {
             ShareRejection::NotSubscribed => "not-subscribed",
             ShareRejection::BadExtranonce2Size => "bad-extranonce2-size",
             ShareRejection::NtimeOutOfRange => "ntime-out-of-range",
+            ShareRejection::VersionNotAllowed => "version-not-allowed",
         }
     }
 }
@@ -72,16 +98,16 @@ pub struct ValidShare {
     pub version: u32,
 }
 
-/// Rebuilds the header of `share` on `job` and checks ntime and the extranonce2 size.
+/// Rebuilds the header of `share` on `job` and checks ntime and the rolled extranonce size.
 /// Target checks are the caller's, since it knows which targets apply.
 pub fn hash_share(
     job: &DeviceJob,
     share: &DeviceShare<'_>,
     version_mask: u32,
-    extranonce2_size: usize,
+    rollable_extranonce_size: usize,
     now: Instant,
 ) -> Result<ValidShare, ShareRejection> {
-    if share.extranonce2.len() != extranonce2_size {
+    if share.rolled_extranonce.len() != rollable_extranonce_size {
         return Err(ShareRejection::BadExtranonce2Size);
     }
     let out_for = now.saturating_duration_since(job.issued_at);
@@ -98,14 +124,19 @@ pub fn hash_share(
     } else {
         0
     };
+    if let (true, Some(version)) = (share.strict_version, share.version_bits) {
+        if (version ^ job.version) & !mask != 0 {
+            return Err(ShareRejection::VersionNotAllowed);
+        }
+    }
     let version = match share.version_bits {
         Some(bits) => (job.version & !mask) | (bits & mask),
         None => job.version,
     };
     let txid = coinbase_txid(&[
         &job.coinb1,
-        &share.extranonce1,
-        share.extranonce2,
+        share.extranonce_prefix,
+        share.rolled_extranonce,
         &job.coinb2,
     ]);
     let header = BlockHeader {

@@ -6,14 +6,16 @@ use work::{coinbase_txid, merkle_root, BlockHeader, Target};
 
 use super::*;
 
-const EN2_SIZE: usize = 4;
-const POOL_PREFIX: [u8; 4] = [0xaa, 0xbb, 0xcc, 0xdd];
+pub(super) const EN2_SIZE: usize = 4;
+pub(super) const POOL_PREFIX: [u8; 4] = [0xaa, 0xbb, 0xcc, 0xdd];
 /// The pool grants 10 rollable bytes where the node asks for 8: 2 bytes of padding.
-const POOL_EXTRANONCE_SIZE: u16 = 10;
+pub(super) const POOL_EXTRANONCE_SIZE: u16 = 10;
 
-fn config() -> CoreConfig {
+pub(super) fn config() -> CoreConfig {
     CoreConfig {
-        extranonce2_size: EN2_SIZE,
+        sv1_extranonce2_size: EN2_SIZE,
+        sv2_max_extranonce_size: 0,
+        sv2_share_batch_size: 4,
         vardiff: VardiffConfig {
             initial: 1e-7,
             minimum: 1e-9,
@@ -25,7 +27,7 @@ fn config() -> CoreConfig {
     }
 }
 
-fn upstream_job(job_id: u32, future: bool) -> UpstreamJob {
+pub(super) fn upstream_job(job_id: u32, future: bool) -> UpstreamJob {
     UpstreamJob {
         job_id,
         min_ntime: if future { None } else { Some(1_700_000_000) },
@@ -37,15 +39,15 @@ fn upstream_job(job_id: u32, future: bool) -> UpstreamJob {
     }
 }
 
-fn drain(core: &mut Core) -> Vec<Action> {
+pub(super) fn drain(core: &mut Core) -> Vec<Action> {
     std::iter::from_fn(|| core.poll_action()).collect()
 }
 
-fn lines_to(actions: &[Action], device: DeviceId) -> Vec<String> {
+pub(super) fn lines_to(actions: &[Action], device: DeviceId) -> Vec<String> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::ToDevice { device: d, line } if *d == device => {
+            Action::ToSv1 { device: d, line } if *d == device => {
                 Some(String::from_utf8_lossy(line).trim_end().to_string())
             }
             _ => None,
@@ -54,7 +56,7 @@ fn lines_to(actions: &[Action], device: DeviceId) -> Vec<String> {
 }
 
 /// Opens the upstream channel at `pool_difficulty` with the given extranonce grant.
-fn open_channel(
+pub(super) fn open_channel(
     core: &mut Core,
     channel_id: u32,
     pool_difficulty: f64,
@@ -74,7 +76,13 @@ fn open_channel(
 }
 
 /// A future job `job_id` and the new tip that activates it.
-fn new_tip(core: &mut Core, job_id: u32, prev_hash: [u8; 32], min_ntime: u32, now: Instant) {
+pub(super) fn new_tip(
+    core: &mut Core,
+    job_id: u32,
+    prev_hash: [u8; 32],
+    min_ntime: u32,
+    now: Instant,
+) {
     core.handle_upstream(UpstreamEvent::NewJob(upstream_job(job_id, true)), now);
     core.handle_upstream(
         UpstreamEvent::SetNewPrevHash {
@@ -88,7 +96,7 @@ fn new_tip(core: &mut Core, job_id: u32, prev_hash: [u8; 32], min_ntime: u32, no
 }
 
 /// A core with an open upstream channel (easy target) and one active job.
-fn mining_core(now: Instant) -> Core {
+pub(super) fn mining_core(now: Instant) -> Core {
     let mut core = Core::new(config());
     open_channel(&mut core, 7, 1e-8, &POOL_PREFIX, POOL_EXTRANONCE_SIZE, now);
     new_tip(&mut core, 3, [0x11; 32], 1_700_000_000, now);
@@ -96,7 +104,7 @@ fn mining_core(now: Instant) -> Core {
     core
 }
 
-fn ready_device(core: &mut Core, now: Instant) -> DeviceId {
+pub(super) fn ready_device(core: &mut Core, now: Instant) -> DeviceId {
     let device = core.device_connected(now);
     core.handle_device_request(
         device,
@@ -130,9 +138,15 @@ fn ready_device(core: &mut Core, now: Instant) -> DeviceId {
 }
 
 /// The header a device builds from the current job (what a miner would hash).
-fn device_header(core: &Core, device: DeviceId, en2: &[u8], nonce: u32, bits: u32) -> BlockHeader {
+pub(super) fn device_header(
+    core: &Core,
+    device: DeviceId,
+    en2: &[u8],
+    nonce: u32,
+    bits: u32,
+) -> BlockHeader {
     let job = core.jobs.current().unwrap();
-    let txid = coinbase_txid(&[&job.coinb1, &device.extranonce1(), en2, &job.coinb2]);
+    let txid = coinbase_txid(&[&job.coinb1, &device.to_be_bytes(), en2, &job.coinb2]);
     BlockHeader {
         version: (job.version & !VERSION_ROLLING_MASK) | (bits & VERSION_ROLLING_MASK),
         prev_hash: job.prev_hash,
@@ -144,13 +158,13 @@ fn device_header(core: &Core, device: DeviceId, en2: &[u8], nonce: u32, bits: u3
 }
 
 /// Finds a nonce whose header meets (or, with `meet == false`, misses) `target`.
-fn grind(core: &Core, device: DeviceId, en2: &[u8], target: Target, meet: bool) -> u32 {
+pub(super) fn grind(core: &Core, device: DeviceId, en2: &[u8], target: Target, meet: bool) -> u32 {
     (0u32..)
         .find(|nonce| target.is_met_by(&device_header(core, device, en2, *nonce, 0).hash()) == meet)
         .unwrap()
 }
 
-fn submit(core: &Core, en2: &[u8], nonce: u32, job_id: Option<u32>) -> DeviceRequest {
+pub(super) fn submit(core: &Core, en2: &[u8], nonce: u32, job_id: Option<u32>) -> DeviceRequest {
     let job = core.jobs.current().unwrap();
     DeviceRequest::Submit {
         id: RequestId::from(9),
@@ -203,7 +217,7 @@ fn handshake_answers_and_first_job() {
     );
     assert!(lines[0].starts_with("{\"id\":null"));
     assert!(lines[1].starts_with("{\"id\":\"s\""));
-    assert!(lines[1].contains(&format!("\"{}\",4]", hex::encode(device.extranonce1()))));
+    assert!(lines[1].contains(&format!("\"{}\",4]", hex::encode(device.to_be_bytes()))));
 
     core.handle_device_request(
         device,

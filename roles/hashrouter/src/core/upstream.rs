@@ -41,6 +41,11 @@ pub enum UpstreamEvent {
     },
     /// The connection (and so the channel) is gone; the network layer is reconnecting.
     Disconnected,
+    /// A connection attempt or session ended with this error (shown to the operator until the
+    /// next channel opens).
+    Failed {
+        reason: String,
+    },
 }
 
 /// A share to send to the pool as SubmitSharesExtended.

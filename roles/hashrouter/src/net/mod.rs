@@ -4,4 +4,7 @@
 pub mod sv1_device;
 pub mod sv1_listener;
 mod sv1_request;
+pub mod sv2_downstream;
+pub mod sv2_listener;
 pub mod sv2_upstream;
+mod sv2_wire;

@@ -85,6 +85,12 @@ pub async fn run(
         let result = session(&settings, &address, &mut commands, &inbox, &mut shutdown)
             .instrument(span.clone())
             .await;
+        if let Err(e) = &result {
+            if !matches!(e, UpstreamError::Shutdown) {
+                let reason = e.to_string();
+                let _ = inbox.try_send(CoreInput::Upstream(UpstreamEvent::Failed { reason }));
+            }
+        }
         let _entered = span.enter();
         match result {
             Err(UpstreamError::Shutdown) => return,

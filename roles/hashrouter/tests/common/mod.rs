@@ -25,6 +25,29 @@ pub async fn start_pool(listen: SocketAddr) -> PoolHandle {
 }
 
 pub async fn start_node(pool: SocketAddr) -> NodeHandle {
+    start_node_with(pool, "").await
+}
+
+/// A node with an SV2 server on 127.0.0.1; returns it with the authority public key devices pin.
+pub async fn start_sv2_node(pool: SocketAddr) -> (NodeHandle, String) {
+    let keys = sv2_conn::keys::generate();
+    let public = keys.public_string();
+    let section = format!(
+        r#"
+[sv2]
+listen = "127.0.0.1:0"
+authority_public_key = "{public}"
+authority_secret_key = "{}"
+share_batch_size = 4
+handshake_timeout_secs = 2
+"#,
+        keys.secret_string()
+    );
+    (start_node_with(pool, &section).await, public)
+}
+
+/// A node with `extra` sections appended to the test config.
+pub async fn start_node_with(pool: SocketAddr, extra: &str) -> NodeHandle {
     let config = Config::parse(&format!(
         r#"
 [sv1]
@@ -42,6 +65,7 @@ authority_pubkey = "{TEST_AUTHORITY_PUBLIC}"
 user_identity = "{POOL_USER}"
 reconnect_min_ms = 100
 reconnect_max_secs = 1
+{extra}
 "#
     ))
     .expect("test config is valid");

@@ -1,0 +1,149 @@
+//! Sending jobs and difficulties to devices, phrased for each kind: one shared
+//! `mining.notify` line for SV1 devices; for SV2, one extended job per extended channel, one
+//! group-addressed extended job per connection for its standard channels, or a NewMiningJob with
+//! a node-computed merkle root per standard channel when the connection requires standard jobs.
+
+use std::sync::Arc;
+
+use work::{coinbase_txid, merkle_root};
+
+use super::{lines, Action, Core, DeviceId, DeviceJob, DeviceKind, Line, Sv2Message};
+
+impl Core {
+    /// A new job for every ready device; `clean` when it starts a new chain tip.
+    pub(super) fn broadcast_job(&mut self, job: &Arc<DeviceJob>, clean: bool) {
+        let line = lines::notify(job, clean);
+        let mut sv1 = Vec::new();
+        for d in self.devices.values_mut() {
+            if d.kind == DeviceKind::Sv1 && d.is_ready() {
+                d.last_job_sent = Some(job.id);
+                sv1.push(d.id);
+            }
+        }
+        for device in sv1 {
+            self.actions.push_back(Action::ToSv1 {
+                device,
+                line: line.clone(),
+            });
+        }
+        let connections: Vec<_> = self.connections.keys().copied().collect();
+        for connection in connections {
+            self.broadcast_job_on_connection(connection, job, clean);
+        }
+    }
+
+    fn broadcast_job_on_connection(
+        &mut self,
+        connection: super::ConnectionId,
+        job: &Arc<DeviceJob>,
+        clean: bool,
+    ) {
+        let Some(conn) = self.connections.get(&connection) else {
+            return;
+        };
+        let group = (!conn.requires_standard_jobs()).then(|| conn.group_channel_id());
+        let channels: Vec<DeviceId> = conn.channels.iter().copied().collect();
+        let mut group_has_members = false;
+        for device in channels {
+            let Some(d) = self.devices.get_mut(&device) else {
+                continue;
+            };
+            d.last_job_sent = Some(job.id);
+            match (d.kind, group) {
+                (DeviceKind::Sv2Standard { .. }, Some(_)) => group_has_members = true,
+                _ => self.send_job(device, job, clean),
+            }
+        }
+        if let (Some(group_channel_id), true) = (group, group_has_members) {
+            self.send_sv2(connection, extended_job(group_channel_id, job, clean));
+            if clean {
+                self.send_sv2(connection, prev_hash(group_channel_id, job));
+            }
+        }
+    }
+
+    /// The job for one device, addressed to it alone (a newly opened channel, or a device that
+    /// just became ready).
+    pub(super) fn send_job(&mut self, device: DeviceId, job: &Arc<DeviceJob>, clean: bool) {
+        let Some(d) = self.devices.get_mut(&device) else {
+            return;
+        };
+        d.last_job_sent = Some(job.id);
+        let channel_id = device.0;
+        match d.kind {
+            DeviceKind::Sv1 => self.send(device, lines::notify(job, clean)),
+            DeviceKind::Sv2Extended { connection } => {
+                self.send_sv2(connection, extended_job(channel_id, job, clean));
+                if clean {
+                    self.send_sv2(connection, prev_hash(channel_id, job));
+                }
+            }
+            DeviceKind::Sv2Standard { connection } => {
+                let coinbase = coinbase_txid(&[&job.coinb1, &d.extranonce_prefix, &job.coinb2]);
+                let message = Sv2Message::NewMiningJob {
+                    channel_id,
+                    job_id: job.id,
+                    min_ntime: (!clean).then_some(job.ntime),
+                    version: job.version,
+                    merkle_root: merkle_root(coinbase, &job.merkle_path),
+                };
+                self.send_sv2(connection, message);
+                if clean {
+                    self.send_sv2(connection, prev_hash(channel_id, job));
+                }
+            }
+        }
+    }
+
+    /// Tells a device its new difficulty (SV1 `mining.set_difficulty`, SV2 SetTarget).
+    pub(super) fn send_difficulty(&mut self, device: DeviceId, difficulty: f64) {
+        let Some(d) = self.devices.get(&device) else {
+            return;
+        };
+        match d.kind.connection() {
+            None => {
+                if let Some(line) = lines::set_difficulty(difficulty) {
+                    self.send(device, line);
+                }
+            }
+            Some(connection) => {
+                let message = Sv2Message::SetTarget {
+                    channel_id: device.0,
+                    target: d.target,
+                };
+                self.send_sv2(connection, message);
+            }
+        }
+    }
+
+    pub(super) fn send(&mut self, device: DeviceId, line: Line) {
+        self.actions.push_back(Action::ToSv1 { device, line });
+    }
+
+    pub(super) fn send_sv2(&mut self, connection: super::ConnectionId, message: Sv2Message) {
+        self.actions.push_back(Action::ToSv2 {
+            connection,
+            message,
+        });
+    }
+}
+
+/// A job for extended channel (or group) `channel_id`: future when it starts a new tip, since
+/// SV2 announces a tip as a future job followed by SetNewPrevHash.
+fn extended_job(channel_id: u32, job: &Arc<DeviceJob>, clean: bool) -> Sv2Message {
+    Sv2Message::NewExtendedMiningJob {
+        channel_id,
+        job: job.clone(),
+        future: clean,
+    }
+}
+
+fn prev_hash(channel_id: u32, job: &DeviceJob) -> Sv2Message {
+    Sv2Message::SetNewPrevHash {
+        channel_id,
+        job_id: job.id,
+        prev_hash: job.prev_hash,
+        min_ntime: job.min_ntime,
+        nbits: job.nbits,
+    }
+}
