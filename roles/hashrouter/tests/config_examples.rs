@@ -72,6 +72,63 @@ fn main_example_has_the_documented_values() {
     assert_eq!(config.upstream.authority_pubkey, TEST_AUTHORITY);
 }
 
+/// `good_config` with an SV2 server section using `public` / `secret`.
+fn sv2_config(public: &str, secret: &str, extra: &str) -> String {
+    format!(
+        "{}\n[sv2]\nlisten = \"127.0.0.1:3336\"\nauthority_public_key = \"{public}\"\nauthority_secret_key = \"{secret}\"\n{extra}\n",
+        good_config()
+    )
+}
+
+#[test]
+fn sv2_example_has_the_documented_values() {
+    let config = Config::load(&examples_dir().join("sv2-server.toml")).unwrap();
+    let sv2 = config.sv2.expect("[sv2] section");
+    assert_eq!(sv2.listen, "127.0.0.1:3336");
+    assert_eq!(sv2.max_extranonce_size, 8);
+    assert_eq!(sv2.share_batch_size, 10);
+}
+
+#[test]
+fn sv2_keys_that_do_not_match_are_refused_without_echoing_the_secret() {
+    let a = sv2_conn::keys::generate();
+    let b = sv2_conn::keys::generate();
+    let text = sv2_config(&a.public_string(), &b.secret_string(), "");
+    let error = Config::parse(&text).unwrap_err().to_string();
+    assert!(error.contains("sv2.authority_secret_key"), "{error}");
+    assert!(!error.contains(&b.secret_string()), "{error}");
+    let text = sv2_config(&a.public_string(), "not-a-key", "");
+    let error = Config::parse(&text).unwrap_err().to_string();
+    assert!(error.contains("sv2.authority_secret_key"), "{error}");
+    assert!(!error.contains("not-a-key"), "{error}");
+    assert_refused(
+        &sv2_config("garbage", &a.secret_string(), ""),
+        "sv2.authority_public_key",
+    );
+}
+
+#[test]
+fn sv2_limits_are_checked_and_the_secret_never_printed() {
+    let keys = sv2_conn::keys::generate();
+    let (public, secret) = (keys.public_string(), keys.secret_string());
+    let config = Config::parse(&sv2_config(&public, &secret, "")).unwrap();
+    assert!(!format!("{config:?}").contains(&secret));
+    for (extra, field) in [
+        ("max_extranonce_size = 0", "sv2.max_extranonce_size"),
+        ("max_extranonce_size = 17", "sv2.max_extranonce_size"),
+        ("share_batch_size = 0", "sv2.share_batch_size"),
+        ("handshake_timeout_secs = 0", "sv2.handshake_timeout_secs"),
+        ("cert_validity_secs = 1", "sv2.cert_validity_secs"),
+        ("listen_address = \"x\"", "listen_address"),
+    ] {
+        assert_refused(&sv2_config(&public, &secret, extra), field);
+    }
+    assert_refused(
+        &sv2_config(&public, &secret, "").replace("127.0.0.1:3336", "localhost:3336"),
+        "sv2.listen",
+    );
+}
+
 #[test]
 fn the_base_config_of_these_tests_is_valid() {
     Config::parse(&good_config()).unwrap();
