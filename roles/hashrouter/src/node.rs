@@ -136,6 +136,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             .as_ref()
             .map_or(0, |sv2| sv2.max_extranonce_size as usize),
         sv2_share_batch_size: config.sv2.as_ref().map_or(1, |sv2| sv2.share_batch_size),
+        version_rolling_guaranteed: config.upstream.require_version_rolling,
         vardiff: VardiffConfig {
             initial: config.difficulty.initial,
             minimum: config.difficulty.minimum,

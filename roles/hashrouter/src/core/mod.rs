@@ -64,6 +64,9 @@ pub struct CoreConfig {
     pub sv2_max_extranonce_size: usize,
     /// Accepted SV2 shares per SubmitShares.Success (a tick flushes smaller batches).
     pub sv2_share_batch_size: u32,
+    /// Whether every upstream job allows version rolling (the node asked its pool to require
+    /// it), so SV2 devices that require version rolling can be promised it.
+    pub version_rolling_guaranteed: bool,
     pub vardiff: VardiffConfig,
     /// Re-send the current job after this long without a new one.
     pub keepalive: Option<Duration>,

@@ -200,6 +200,13 @@ impl Core {
                 setup_flags::REQUIRES_WORK_SELECTION,
                 common::ERROR_CODE_SETUP_CONNECTION_UNSUPPORTED_FEATURE_FLAGS,
             ))
+        } else if flags & setup_flags::REQUIRES_VERSION_ROLLING != 0
+            && !self.config.version_rolling_guaranteed
+        {
+            Some((
+                setup_flags::REQUIRES_VERSION_ROLLING,
+                common::ERROR_CODE_SETUP_CONNECTION_UNSUPPORTED_FEATURE_FLAGS,
+            ))
         } else {
             None
         };

@@ -16,6 +16,7 @@ pub(super) fn config() -> CoreConfig {
         sv1_extranonce2_size: EN2_SIZE,
         sv2_max_extranonce_size: 0,
         sv2_share_batch_size: 4,
+        version_rolling_guaranteed: true,
         vardiff: VardiffConfig {
             initial: 1e-7,
             minimum: 1e-9,

@@ -229,6 +229,18 @@ fn setup_connection_refusals_use_the_spec_codes_and_close() {
             "unsupported-feature-flags",
         ),
     ];
+    let mut fixed_version = sv2_config();
+    fixed_version.version_rolling_guaranteed = false;
+    let mut strict = Core::new(fixed_version);
+    let connection = strict.sv2_connected();
+    strict.handle_sv2(connection, setup(setup_flags::REQUIRES_VERSION_ROLLING), now);
+    assert_eq!(
+        to_connection(&drain(&mut strict), connection),
+        vec![Sv2Message::SetupConnectionError {
+            flags: setup_flags::REQUIRES_VERSION_ROLLING,
+            code: "unsupported-feature-flags"
+        }]
+    );
     for (request, flags, code) in cases {
         let connection = core.sv2_connected();
         core.handle_sv2(connection, request, now);
