@@ -1,4 +1,5 @@
 //! Simulated peers for tests, demos and benchmarks.
 
+mod grind;
 pub mod pool;
 pub mod v1_miner;
