@@ -2,4 +2,5 @@
 
 mod grind;
 pub mod pool;
+pub mod sv2_miner;
 pub mod v1_miner;
