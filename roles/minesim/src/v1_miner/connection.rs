@@ -5,27 +5,34 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use sv1::encode::client::{self as encode, ConfigureRequest};
-use sv1::{parse_server, Id, LineFramer, ServerMessage, Submit, Sv1Error, DEFAULT_VERSION_MASK};
+use sv1::{
+    parse_server, Extranonce2, Id, LineFramer, ServerMessage, Submit, Sv1Error,
+    DEFAULT_VERSION_MASK,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::mpsc::{channel, Receiver};
 use tokio::sync::Notify;
 
 use super::config::MinerConfig;
 use super::hasher;
-use super::job::{Job, JobSlot, Share};
+use super::job::{JobTag, Share};
 use super::stats::MinerStats;
+use crate::grind::{MerkleSource, Work, WorkSlot};
 
 const CONFIGURE_ID: u64 = 1;
 const SUBSCRIBE_ID: u64 = 2;
 const AUTHORIZE_ID: u64 = 3;
 /// Submit ids start here so they never collide with the handshake's.
 const FIRST_SUBMIT_ID: u64 = 100;
+/// Shares found but not yet submitted; more means the connection is far behind, and the
+/// hashing thread drops shares rather than queue without bound.
+const SHARE_QUEUE: usize = 1024;
 
 /// Runs the miner until stopped (or until the first disconnect when reconnecting is off).
 pub(crate) async fn run(config: MinerConfig, stats: Arc<MinerStats>, stop: Arc<Notify>) {
-    let slot = Arc::new(JobSlot::default());
-    let (share_tx, mut share_rx) = unbounded_channel();
+    let slot = Arc::new(WorkSlot::default());
+    let (share_tx, mut share_rx) = channel(SHARE_QUEUE);
     let hasher = match hasher::spawn(
         slot.clone(),
         stats.clone(),
@@ -89,7 +96,7 @@ struct NotifiedJob {
 struct Session<'a> {
     config: &'a MinerConfig,
     stats: &'a MinerStats,
-    slot: &'a JobSlot,
+    slot: &'a WorkSlot<JobTag>,
     number: u64,
     next_submit_id: u64,
     extranonce: Option<(Vec<u8>, usize)>,
@@ -105,7 +112,12 @@ enum Flow {
 }
 
 impl<'a> Session<'a> {
-    fn new(config: &'a MinerConfig, stats: &'a MinerStats, slot: &'a JobSlot, number: u64) -> Self {
+    fn new(
+        config: &'a MinerConfig,
+        stats: &'a MinerStats,
+        slot: &'a WorkSlot<JobTag>,
+        number: u64,
+    ) -> Self {
         Self {
             config,
             stats,
@@ -122,7 +134,7 @@ impl<'a> Session<'a> {
     async fn run(
         &mut self,
         stream: TcpStream,
-        shares: &mut UnboundedReceiver<Share>,
+        shares: &mut Receiver<Share>,
         stop: &Notify,
     ) -> anyhow::Result<()> {
         let (mut reader, mut writer) = stream.into_split();
@@ -303,22 +315,33 @@ impl<'a> Session<'a> {
         else {
             return;
         };
-        self.slot.publish(Some(Job {
-            session: self.number,
-            job_id: job.job_id.clone(),
+        if !(Extranonce2::MIN_LEN..=Extranonce2::MAX_LEN).contains(extranonce2_size) {
+            tracing::warn!(
+                size = extranonce2_size,
+                "cannot mine this job: extranonce2 size out of range"
+            );
+            self.slot.publish(None);
+            return;
+        }
+        self.slot.publish(Some(Work {
+            tag: JobTag {
+                session: self.number,
+                job_id: job.job_id.clone(),
+            },
             prev_hash: job.prev_hash,
-            coinb1: job.coinb1.clone(),
-            coinb2: job.coinb2.clone(),
-            merkle_branch: job.merkle_branch.clone(),
             version: job.version,
-            nbits: job.nbits,
-            ntime: job.ntime,
-            extranonce1: extranonce1.clone(),
-            extranonce2_size: *extranonce2_size,
             version_mask: if self.config.version_rolling {
                 self.version_mask
             } else {
                 None
+            },
+            nbits: job.nbits,
+            ntime: job.ntime,
+            merkle: MerkleSource::Coinbase {
+                prefix: [&job.coinb1[..], extranonce1].concat(),
+                extranonce_size: *extranonce2_size,
+                suffix: job.coinb2.clone(),
+                path: job.merkle_branch.clone(),
             },
         }));
     }
