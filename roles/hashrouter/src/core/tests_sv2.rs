@@ -233,7 +233,11 @@ fn setup_connection_refusals_use_the_spec_codes_and_close() {
     fixed_version.version_rolling_guaranteed = false;
     let mut strict = Core::new(fixed_version);
     let connection = strict.sv2_connected();
-    strict.handle_sv2(connection, setup(setup_flags::REQUIRES_VERSION_ROLLING), now);
+    strict.handle_sv2(
+        connection,
+        setup(setup_flags::REQUIRES_VERSION_ROLLING),
+        now,
+    );
     assert_eq!(
         to_connection(&drain(&mut strict), connection),
         vec![Sv2Message::SetupConnectionError {
