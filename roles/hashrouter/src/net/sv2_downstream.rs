@@ -163,6 +163,9 @@ async fn serve(
                 let message = match output {
                     Some(Sv2Output::Message(message)) => message,
                     Some(Sv2Output::Close(reason)) => return ConnectionEnd::ClosedByNode(reason),
+                    // The core task drops every outbox when the node stops; that may be seen
+                    // before the shutdown signal itself.
+                    None if *shutdown.borrow() => return ConnectionEnd::Shutdown,
                     None => return ConnectionEnd::ClosedByNode("dropped by the node".into()),
                 };
                 let wire = match message_to_wire(message) {
