@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// A Stratum V1 CPU miner (real sha256d, capped hashrate).
     V1Miner(minesim::v1_miner::V1MinerArgs),
+    /// An SV2 template provider (Template Distribution Protocol over Noise) on a synthetic chain.
+    TemplateProvider(minesim::template_provider::TemplateProviderArgs),
     /// An SV2 pool over Noise with a synthetic chain.
     Pool {
         #[arg(long, default_value = "127.0.0.1:34254")]
@@ -57,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::V1Miner(args) => minesim::v1_miner::run_cli(args).await?,
+        Command::TemplateProvider(args) => minesim::template_provider::run_cli(args).await?,
         Command::Pool {
             listen,
             pubkey,
