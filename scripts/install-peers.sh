@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real SRI binaries the interop tests run against, from crates.io, into a cache folder
 # outside the repository (reused when already there):
-#   translator_sv2 0.6.0, mining_device (integration_tests_sv2 0.6.0), pool_sv2 0.7.0.
-# pool_sv2 needs capnproto's compiler and headers, installed with apt-get when missing.
+#   translator_sv2 0.6.0, mining_device (integration_tests_sv2 0.6.0), pool_sv2 0.7.0 (with its
+#   monitoring API).
+# pool_sv2 and mining_device (through integration_tests_sv2's bitcoin-capnp-types) need capnproto's
+# compiler and headers, installed with apt-get when missing.
 #
 # Cache folder: $HASHROUTER_PEERS_DIR, default ~/.cache/hashrouter-peers. Binaries land in its bin/.
 # The three installs share one target folder so their common dependencies build once.
@@ -14,6 +16,13 @@ BIN="$PEERS_DIR/bin"
 mkdir -p "$PEERS_DIR"
 
 log() { printf 'install-peers: %s\n' "$*" >&2; }
+
+# One install at a time (test binaries running in parallel all call this script): the others
+# wait here, then find the binaries already installed.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$PEERS_DIR/.install.lock"
+    flock 9
+fi
 
 ensure_capnp() {
     if command -v capnp >/dev/null 2>&1 && [ -e /usr/include/capnp/common.h ]; then
@@ -42,9 +51,11 @@ install() {
 }
 
 install translator_sv2 0.6.0 translator_sv2 --no-default-features
-install integration_tests_sv2 0.6.0 mining_device --bin mining_device
 ensure_capnp
-install pool_sv2 0.7.0 pool_sv2 --no-default-features
+install integration_tests_sv2 0.6.0 mining_device --bin mining_device
+# Default features: keeps pool_sv2's monitoring HTTP API (per-channel accepted shares), which the
+# interop tests read.
+install pool_sv2 0.7.0 pool_sv2
 
 # The shared build folder is only useful while installing; it is large.
 rm -rf "$PEERS_DIR/build"

@@ -21,6 +21,8 @@ enum Command {
     V1Miner(minesim::v1_miner::V1MinerArgs),
     /// An SV2 CPU miner over Noise (standard or extended channels, real sha256d).
     Sv2Miner(minesim::sv2_miner::Sv2MinerArgs),
+    /// An SV2 template provider (Template Distribution Protocol over Noise) on a synthetic chain.
+    TemplateProvider(minesim::template_provider::TemplateProviderArgs),
     /// An SV2 pool over Noise with a synthetic chain.
     Pool {
         #[arg(long, default_value = "127.0.0.1:34254")]
@@ -60,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::V1Miner(args) => minesim::v1_miner::run_cli(args).await?,
         Command::Sv2Miner(args) => minesim::sv2_miner::run_cli(args).await?,
+        Command::TemplateProvider(args) => minesim::template_provider::run_cli(args).await?,
         Command::Pool {
             listen,
             pubkey,

@@ -129,7 +129,7 @@ async fn session(
         connected = connect(settings, address) => connected?,
         _ = shutdown.changed() => return Err(UpstreamError::Shutdown),
     };
-    let opened = tokio::select! {
+    let (opened, group_channel_id) = tokio::select! {
         opened = open_channel(settings, address, &mut reader, &mut writer) => opened?,
         _ = shutdown.changed() => return Err(UpstreamError::Shutdown),
     };
@@ -137,19 +137,15 @@ async fn session(
         UpstreamEvent::ChannelOpened { channel_id, .. } => *channel_id,
         _ => 0,
     };
-    info!(channel_id, "channel open");
+    info!(channel_id, group_channel_id, "channel open");
+    let ids = ChannelIds {
+        channel: channel_id,
+        group: group_channel_id,
+    };
     if inbox.send(CoreInput::Upstream(opened)).await.is_err() {
         return Err(UpstreamError::Shutdown);
     }
-    let result = relay(
-        channel_id,
-        &mut reader,
-        &mut writer,
-        commands,
-        inbox,
-        shutdown,
-    )
-    .await;
+    let result = relay(ids, &mut reader, &mut writer, commands, inbox, shutdown).await;
     let _ = inbox
         .send(CoreInput::Upstream(UpstreamEvent::Disconnected))
         .await;
@@ -181,13 +177,14 @@ async fn connect(
         })
 }
 
-/// SetupConnection, then OpenExtendedMiningChannel; returns the channel as a core event.
+/// SetupConnection, then OpenExtendedMiningChannel; returns the channel as a core event, and the
+/// group channel the pool put it in.
 async fn open_channel(
     settings: &UpstreamSettings,
     address: &str,
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
-) -> Result<UpstreamEvent, UpstreamError> {
+) -> Result<(UpstreamEvent, u32), UpstreamError> {
     let (host, port) = address.rsplit_once(':').unwrap_or((address, "0"));
     let setup = SetupConnectionOwned {
         protocol: Protocol::MiningProtocol,
@@ -230,12 +227,14 @@ async fn open_channel(
     loop {
         match reader.read().await? {
             AnyMessageOwned::Mining(MiningOwned::OpenExtendedMiningChannelSuccess(ok)) => {
-                return Ok(UpstreamEvent::ChannelOpened {
+                let group_channel_id = ok.group_channel_id;
+                let opened = UpstreamEvent::ChannelOpened {
                     channel_id: ok.channel_id,
                     target: ok.target.into_array(),
                     extranonce_prefix: ok.extranonce_prefix.as_bytes().to_vec(),
                     extranonce_size: ok.extranonce_size,
-                });
+                };
+                return Ok((opened, group_channel_id));
             }
             AnyMessageOwned::Mining(MiningOwned::OpenMiningChannelError(e)) => {
                 return Err(UpstreamError::OpenRefused(e.error_code.as_utf8_or_hex()))
@@ -248,7 +247,7 @@ async fn open_channel(
 /// Relays pool messages to the core and the core's shares to the pool until the connection
 /// ends.
 async fn relay(
-    channel_id: u32,
+    ids: ChannelIds,
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
     commands: &mut mpsc::Receiver<UpstreamCommand>,
@@ -259,7 +258,7 @@ async fn relay(
         tokio::select! {
             message = reader.read() => {
                 let event = match message? {
-                    AnyMessageOwned::Mining(m) => mining_event(channel_id, m)?,
+                    AnyMessageOwned::Mining(m) => mining_event(ids, m)?,
                     AnyMessageOwned::Common(CommonMessagesOwned::Reconnect(r)) => {
                         let host = r.new_host.as_utf8_or_hex();
                         return Err(UpstreamError::Reconnect(format!("{host}:{}", r.new_port)));
@@ -287,14 +286,24 @@ async fn relay(
     }
 }
 
+/// Our upstream channel and the group channel the pool put it in.
+#[derive(Debug, Clone, Copy)]
+struct ChannelIds {
+    channel: u32,
+    group: u32,
+}
+
 /// Translates a mining message of our channel into a core event (`None`: nothing for the core).
 fn mining_event(
-    channel_id: u32,
+    ids: ChannelIds,
     message: MiningOwned,
 ) -> Result<Option<UpstreamEvent>, UpstreamError> {
-    let ours = |id: u32| id == channel_id;
+    let ours = |id: u32| id == ids.channel;
+    // Pools may send jobs and prev hashes once to a whole group channel (SRI's pool_sv2 does,
+    // after the first job): those apply to our channel too.
+    let ours_or_group = |id: u32| id == ids.channel || id == ids.group;
     Ok(match message {
-        MiningOwned::NewExtendedMiningJob(job) if ours(job.channel_id) => {
+        MiningOwned::NewExtendedMiningJob(job) if ours_or_group(job.channel_id) => {
             Some(UpstreamEvent::NewJob(UpstreamJob {
                 job_id: job.job_id,
                 min_ntime: job.min_ntime.into_inner(),
@@ -310,7 +319,7 @@ fn mining_event(
                 coinbase_suffix: job.coinbase_tx_suffix.as_bytes().to_vec(),
             }))
         }
-        MiningOwned::SetNewPrevHash(prev) if ours(prev.channel_id) => {
+        MiningOwned::SetNewPrevHash(prev) if ours_or_group(prev.channel_id) => {
             Some(UpstreamEvent::SetNewPrevHash {
                 job_id: prev.job_id,
                 prev_hash: prev.prev_hash.into_array(),
@@ -372,4 +381,68 @@ fn submit_message(share: UpstreamShare) -> Result<SubmitSharesExtendedOwned, Ups
 fn str0255(text: &str) -> Result<Str0255Owned, UpstreamError> {
     Str0255Owned::try_from(text.to_string())
         .map_err(|_| UpstreamError::Unusable(format!("`{text}` is longer than 255 bytes")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use binary_sv2::{B064KOwned, Seq0255Owned, Sv2OptionOwned};
+    use mining_sv2::{NewExtendedMiningJobOwned, SetNewPrevHashOwned, SetTargetOwned};
+
+    const IDS: ChannelIds = ChannelIds {
+        channel: 2,
+        group: 1,
+    };
+
+    fn job(channel_id: u32) -> MiningOwned {
+        MiningOwned::NewExtendedMiningJob(NewExtendedMiningJobOwned {
+            channel_id,
+            job_id: 7,
+            min_ntime: Sv2OptionOwned::new(None),
+            version: 0x2000_0000,
+            version_rolling_allowed: true,
+            merkle_path: Seq0255Owned::new(Vec::new()).unwrap(),
+            coinbase_tx_prefix: B064KOwned::try_from(vec![1, 2]).unwrap(),
+            coinbase_tx_suffix: B064KOwned::try_from(vec![3]).unwrap(),
+        })
+    }
+
+    fn prev_hash(channel_id: u32) -> MiningOwned {
+        MiningOwned::SetNewPrevHash(SetNewPrevHashOwned {
+            channel_id,
+            job_id: 7,
+            prev_hash: U256Owned::from([9u8; 32]),
+            min_ntime: 1_700_000_000,
+            nbits: 0x207f_ffff,
+        })
+    }
+
+    #[test]
+    fn jobs_and_prev_hashes_of_our_group_channel_are_ours() {
+        for id in [IDS.channel, IDS.group] {
+            assert!(matches!(
+                mining_event(IDS, job(id)).unwrap(),
+                Some(UpstreamEvent::NewJob(j)) if j.job_id == 7
+            ));
+            assert!(matches!(
+                mining_event(IDS, prev_hash(id)).unwrap(),
+                Some(UpstreamEvent::SetNewPrevHash { job_id: 7, .. })
+            ));
+        }
+        // Another channel's (or another group's) work is not ours.
+        assert!(mining_event(IDS, job(3)).unwrap().is_none());
+        assert!(mining_event(IDS, prev_hash(3)).unwrap().is_none());
+    }
+
+    #[test]
+    fn targets_addressed_to_the_group_are_not_ours() {
+        let target = |channel_id| {
+            MiningOwned::SetTarget(SetTargetOwned {
+                channel_id,
+                maximum_target: U256Owned::from([0xffu8; 32]),
+            })
+        };
+        assert!(mining_event(IDS, target(IDS.channel)).unwrap().is_some());
+        assert!(mining_event(IDS, target(IDS.group)).unwrap().is_none());
+    }
 }

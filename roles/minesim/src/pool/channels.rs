@@ -2,7 +2,7 @@
 //! jobs per tip, share validation, batched acknowledgements, vardiff. Sans-IO: every method
 //! returns the messages to send.
 
-use super::template::Tip;
+use crate::chain::Tip;
 use binary_sv2::{Str0255Owned, U256Owned};
 use bitcoin::{Target, TxOut};
 use channels_sv2::extranonce_manager::AllocatedExtranoncePrefix;

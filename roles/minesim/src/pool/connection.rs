@@ -3,8 +3,8 @@
 
 use super::channels::{str0255, OpenParams, PoolChannel, ShareOutcome};
 use super::config::InitialTarget;
-use super::template::{reward_outputs, Tip};
 use super::Shared;
+use crate::chain::{reward_outputs, Tip};
 use bitcoin::TxOut;
 use channels_sv2::extranonce_manager::{AllocatedExtranoncePrefix, ExtranonceAllocatorError};
 use common_messages_sv2::{

@@ -6,17 +6,16 @@ mod channels;
 mod config;
 mod connection;
 mod stats;
-pub mod template;
 
 pub use config::{InitialTarget, PoolConfig, TEST_AUTHORITY_PUBLIC, TEST_AUTHORITY_SECRET};
 pub use stats::{PoolStats, UserStats};
 
+use crate::chain::{SyntheticChain, Tip};
 use channels_sv2::extranonce_manager::ExtranonceAllocator;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use sv2_conn::ResponderKeys;
-use template::{SyntheticChain, Tip};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;

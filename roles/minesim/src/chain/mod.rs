@@ -1,16 +1,23 @@
-//! A synthetic chain and its block templates: valid coinbase data (BIP34 height), a merkle path
-//! from a few made-up transactions, a configurable nbits.
+//! A synthetic chain and its block templates, shared by the simulated pool and the template
+//! provider: valid coinbase data (BIP34 height), a few real transactions per template with the
+//! coinbase's merkle path over their txids, a configurable nbits.
+
+mod transactions;
+
+pub use transactions::{coinbase_merkle_path, synthetic_transactions, SyntheticTx, SYNTHETIC_TXS};
 
 use binary_sv2::{B064KOwned, Seq0255Owned, U256Owned};
 use bitcoin::{script::Builder, Amount, ScriptBuf, TxOut};
+use std::sync::Arc;
 use template_distribution_sv2::{NewTemplateOwned, SetNewPrevHashOwned};
 
 /// Block subsidy the coinbase pays out (no fees in a synthetic block).
 pub const COINBASE_VALUE_SAT: u64 = 50 * 100_000_000;
-/// Synthetic transactions next to the coinbase in every template.
-pub const SYNTHETIC_TXS: usize = 3;
+/// Block version of every template.
+pub const BLOCK_VERSION: u32 = 0x2000_0000;
 
-/// One tip of the synthetic chain: the template to mine on it and its prev hash.
+/// One template on one tip of the synthetic chain: the template to mine, the prev hash that
+/// activates it, and the transactions behind its merkle path.
 #[derive(Debug, Clone)]
 pub struct Tip {
     /// Height of the block being mined.
@@ -18,6 +25,8 @@ pub struct Tip {
     /// A future template; channels activate it with `prev_hash`.
     pub template: NewTemplateOwned,
     pub prev_hash: SetNewPrevHashOwned,
+    /// The block's transactions after the coinbase, in block order.
+    pub transactions: Arc<[SyntheticTx]>,
 }
 
 impl Tip {
@@ -27,9 +36,24 @@ impl Tip {
         out.copy_from_slice(self.prev_hash.prev_hash.as_bytes());
         out
     }
+
+    pub fn template_id(&self) -> u64 {
+        self.template.template_id
+    }
+
+    /// Compact network target of the block.
+    pub fn nbits(&self) -> u32 {
+        self.prev_hash.n_bits
+    }
+
+    /// Txids of [`Tip::transactions`], internal byte order.
+    pub fn txids(&self) -> Vec<[u8; 32]> {
+        self.transactions.iter().map(|t| t.txid).collect()
+    }
 }
 
-/// The synthetic chain: advances on a timer or when a block is found.
+/// The synthetic chain: advances on a timer or when a block is found, and can offer a fresh
+/// template (new transactions) on the same tip.
 #[derive(Debug)]
 pub struct SyntheticChain {
     nbits: u32,
@@ -40,7 +64,7 @@ pub struct SyntheticChain {
 impl SyntheticChain {
     pub fn new(start_height: u32, nbits: u32) -> Self {
         let genesis_prev = work::sha256d(format!("minesim synthetic chain {nbits:08x}").as_bytes());
-        let tip = build_tip(start_height, genesis_prev, nbits, 1);
+        let tip = build_tip(start_height, genesis_prev, nbits, 1, now());
         Self {
             nbits,
             next_template_id: 2,
@@ -54,9 +78,8 @@ impl SyntheticChain {
 
     /// Moves to the next height on top of `block_hash` (internal byte order).
     pub fn advance(&mut self, block_hash: [u8; 32]) -> &Tip {
-        let id = self.next_template_id;
-        self.next_template_id += 1;
-        self.tip = build_tip(self.tip.height + 1, block_hash, self.nbits, id);
+        let id = self.take_template_id();
+        self.tip = build_tip(self.tip.height + 1, block_hash, self.nbits, id, now());
         &self.tip
     }
 
@@ -65,6 +88,27 @@ impl SyntheticChain {
         let mut seed = self.tip.prev_hash_bytes().to_vec();
         seed.extend_from_slice(b"someone else's block");
         self.advance(work::sha256d(&seed))
+    }
+
+    /// A new template on the same tip (same height, prev hash and timestamp, new transactions):
+    /// what a node offers when its mempool changes.
+    pub fn refresh(&mut self) -> &Tip {
+        let id = self.take_template_id();
+        let tip = &self.tip;
+        self.tip = build_tip(
+            tip.height,
+            tip.prev_hash_bytes(),
+            self.nbits,
+            id,
+            tip.prev_hash.header_timestamp,
+        );
+        &self.tip
+    }
+
+    fn take_template_id(&mut self) -> u64 {
+        let id = self.next_template_id;
+        self.next_template_id += 1;
+        id
     }
 }
 
@@ -81,39 +125,24 @@ pub fn bip34_prefix(height: u32) -> Vec<u8> {
     Builder::new().push_int(i64::from(height)).into_bytes()
 }
 
-/// Synthetic txids of a template at `height` (internal byte order).
-pub fn synthetic_txids(height: u32) -> Vec<[u8; 32]> {
-    (0..SYNTHETIC_TXS)
-        .map(|i| work::sha256d(format!("minesim tx {height} {i}").as_bytes()))
-        .collect()
+fn now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(1_700_000_000)
 }
 
-/// Merkle path of the coinbase (position 0) in a block whose other transactions are `txids`.
-pub fn coinbase_merkle_path(txids: &[[u8; 32]]) -> Vec<[u8; 32]> {
-    let mut path = Vec::new();
-    let mut level = txids.to_vec();
-    while let Some(first) = level.first().copied() {
-        path.push(first);
-        level = level[1..]
-            .chunks(2)
-            .map(|pair| {
-                let right = pair.get(1).copied().unwrap_or(pair[0]);
-                work::sha256d(&[pair[0], right].concat())
-            })
-            .collect();
-    }
-    path
-}
-
-fn build_tip(height: u32, prev_hash: [u8; 32], nbits: u32, template_id: u64) -> Tip {
-    let path: Vec<U256Owned> = coinbase_merkle_path(&synthetic_txids(height))
+fn build_tip(height: u32, prev_hash: [u8; 32], nbits: u32, template_id: u64, time: u32) -> Tip {
+    let transactions: Arc<[SyntheticTx]> = synthetic_transactions(height, template_id).into();
+    let txids: Vec<[u8; 32]> = transactions.iter().map(|t| t.txid).collect();
+    let path: Vec<U256Owned> = coinbase_merkle_path(&txids)
         .into_iter()
         .map(U256Owned::from)
         .collect();
     let template = NewTemplateOwned {
         template_id,
         future_template: true,
-        version: 0x2000_0000,
+        version: BLOCK_VERSION,
         coinbase_tx_version: 2,
         coinbase_prefix: bip34_prefix(height)
             .try_into()
@@ -127,14 +156,10 @@ fn build_tip(height: u32, prev_hash: [u8; 32], nbits: u32, template_id: u64) -> 
         merkle_path: Seq0255Owned::new(path).unwrap_or_else(|_| unreachable_small()),
     };
     let target = work::Target::from_compact(nbits).unwrap_or(work::Target::MAX);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(1_700_000_000);
     let prev_hash = SetNewPrevHashOwned {
         template_id,
         prev_hash: U256Owned::from(prev_hash),
-        header_timestamp: now,
+        header_timestamp: time,
         n_bits: nbits,
         target: U256Owned::from(target.to_le_bytes()),
     };
@@ -142,6 +167,7 @@ fn build_tip(height: u32, prev_hash: [u8; 32], nbits: u32, template_id: u64) -> 
         height,
         template,
         prev_hash,
+        transactions,
     }
 }
 

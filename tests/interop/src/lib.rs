@@ -1,0 +1,15 @@
+//! Support for tests that run real peers (SRI's binaries) as subprocesses next to hashrouter and
+//! minesim: installing the binaries ([`peers`]), running one with its config and logs in a
+//! temporary folder ([`process`]), and loopback ports ([`net`]).
+//!
+//! Test support: failures to install or start a peer panic with the reason, so the test fails
+//! loudly instead of being skipped.
+
+pub mod monitoring;
+pub mod net;
+pub mod peers;
+pub mod process;
+
+pub use net::{free_addr, free_port, wait_for_port, wait_until};
+pub use peers::bin;
+pub use process::PeerProcess;
