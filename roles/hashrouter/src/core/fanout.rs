@@ -111,7 +111,16 @@ impl Core {
                     channel_id: device.0,
                     target: d.target,
                 };
+                let mining_current = d.last_job_sent;
                 self.send_sv2(connection, message);
+                // Devices such as SRI's mining_device restart their nonce range on SetTarget
+                // and would find (and send) the same shares again; a job message makes them
+                // build a fresh header (new ntime) instead.
+                if let Some(job) = self.jobs.current().cloned() {
+                    if mining_current == Some(job.id) {
+                        self.send_job(device, &job, false);
+                    }
+                }
             }
         }
     }

@@ -572,7 +572,18 @@ fn vardiff_and_update_channel_send_set_target() {
             later,
         );
     }
-    let raised = to_connection(&drain(&mut core), connection)
+    let after_flood = to_connection(&drain(&mut core), connection);
+    // The SetTarget comes with the current job again, so the device rebuilds its header
+    // rather than re-finding the shares it already sent.
+    let target_at = after_flood
+        .iter()
+        .position(|m| matches!(m, Sv2Message::SetTarget { .. }))
+        .expect("SetTarget");
+    assert!(matches!(
+        after_flood.get(target_at + 1),
+        Some(Sv2Message::NewMiningJob { job_id, min_ntime: Some(_), .. }) if *job_id == work.job_id
+    ));
+    let raised = after_flood
         .into_iter()
         .find_map(|m| match m {
             Sv2Message::SetTarget { channel_id, target } if channel_id == work.channel_id => {
