@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The project's test command (see README.md): formatting, lints, then every test of the workspace.
-# Needs only the Rust toolchain; rustfmt and clippy are added through rustup if missing.
+# The project's test command (see README.md): formatting, lints, every test of the workspace, then
+# the interop tests against SRI's real binaries. Needs only the Rust toolchain: rustfmt and clippy
+# are added through rustup if missing, and scripts/interop.sh installs the SRI binaries (and the
+# capnproto package they build with) into ~/.cache/hashrouter-peers on first use.
 # Respects CARGO_TARGET_DIR if set. Tests bind to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,13 +20,13 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-# The interop crate runs real SRI binaries that take ~25 minutes to build the first time; it has
-# its own script (scripts/interop.sh) and is left out here.
+# The interop crate needs SRI's binaries, which scripts/interop.sh installs first; it runs there.
 step "cargo test --workspace --exclude interop"
 cargo test --workspace --exclude interop
 
-# Tests against real peers (SRI translator/pool, anvil, ...) go here, one script each, each
-# installing its peer into a cache folder itself, e.g.:
-#   step "interop"; scripts/interop.sh
+# Tests against real peers, one script each, each installing its peers into a cache folder
+# outside the repository (the first run builds them; later runs reuse them).
+step "interop with SRI's binaries (scripts/interop.sh)"
+scripts/interop.sh
 
-printf '\ntest.sh: all checks passed (fmt, clippy, tests)\n'
+printf '\ntest.sh: all checks passed (fmt, clippy, tests, interop)\n'
