@@ -1,10 +1,12 @@
-//! `hashrouter demo`: the node between a simulated SV2 pool and simulated Stratum V1 miners, all
-//! in this process on 127.0.0.1, then a report of what every device and the pool saw.
+//! `hashrouter demo`: the node between a simulated SV2 pool and simulated miners — Stratum V1
+//! devices, and SV2 devices on standard and extended channels through the node's SV2 server —
+//! all in this process on 127.0.0.1, then a report of what every device and the pool saw.
 
 use std::fmt::Write;
 use std::time::Duration;
 
 use minesim::pool::{InitialTarget, Pool, PoolConfig, TEST_AUTHORITY_PUBLIC};
+use minesim::sv2_miner::{spawn_sv2_miner, ChannelKind, Sv2MinerConfig};
 use minesim::v1_miner::{spawn_miner, MinerConfig};
 
 use crate::config::Config;
@@ -14,7 +16,10 @@ use crate::node;
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     pub duration: Duration,
+    /// Stratum V1 miners.
     pub devices: usize,
+    /// SV2 miners, alternating a header-only standard channel and an extended channel.
+    pub sv2_devices: usize,
 }
 
 /// The printed table and the figures the last line reports.
@@ -32,11 +37,19 @@ pub struct DemoReport {
 const MINER_HASHRATES: [f64; 4] = [100_000.0, 200_000.0, 300_000.0, 400_000.0];
 const POOL_USER: &str = "demo-farm";
 
-fn demo_config(pool: std::net::SocketAddr) -> Result<Config, crate::config::ConfigError> {
+fn demo_config(
+    pool: std::net::SocketAddr,
+    keys: &sv2_conn::keys::AuthorityKeypair,
+) -> Result<Config, crate::config::ConfigError> {
     Config::parse(&format!(
         r#"
 [sv1]
 listen = "127.0.0.1:0"
+
+[sv2]
+listen = "127.0.0.1:0"
+authority_public_key = "{public}"
+authority_secret_key = "{secret}"
 
 [difficulty]
 initial = 0.0001
@@ -48,7 +61,9 @@ retarget_secs = 10
 address = "{pool}"
 authority_pubkey = "{TEST_AUTHORITY_PUBLIC}"
 user_identity = "{POOL_USER}"
-"#
+"#,
+        public = keys.public_string(),
+        secret = keys.secret_string(),
     ))
 }
 
@@ -60,7 +75,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     pool_config.initial_target = InitialTarget::FixedDifficulty(0.0005);
     pool_config.shares_per_minute = 30.0;
     let pool = Pool::start(pool_config).await?;
-    let node = node::start(&demo_config(pool.local_addr())?).await?;
+    // A fresh authority keypair for this run's SV2 server.
+    let keys = sv2_conn::keys::generate();
+    let node = node::start(&demo_config(pool.local_addr(), &keys)?).await?;
+    let sv2_addr = node
+        .sv2_addr()
+        .ok_or_else(|| anyhow::anyhow!("the demo node has no SV2 server"))?;
 
     let miners: Vec<_> = (0..options.devices)
         .map(|i| {
@@ -68,6 +88,21 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
             config.hashrate_cap = MINER_HASHRATES[i % MINER_HASHRATES.len()];
             config.user_agent = format!("minesim/{i}");
             spawn_miner(config)
+        })
+        .collect();
+    let sv2_miners: Vec<_> = (0..options.sv2_devices)
+        .map(|i| {
+            let mut config = Sv2MinerConfig::new(sv2_addr, format!("{POOL_USER}.sv2-{i}"));
+            config.authority = Some(keys.public);
+            config.hashrate_cap = MINER_HASHRATES[i % MINER_HASHRATES.len()];
+            if i % 2 == 1 {
+                config.channel_kind = ChannelKind::Extended {
+                    min_extranonce_size: 4,
+                };
+            } else {
+                config.requires_standard_jobs = true;
+            }
+            spawn_sv2_miner(config)
         })
         .collect();
 
@@ -98,14 +133,15 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     let mut table = String::new();
     writeln!(
         table,
-        "\n{:<10} {:<14} {:>10} {:>9} {:>9} {:>10} {:>12}",
-        "device", "worker", "difficulty", "accepted", "rejected", "forwarded", "hashrate"
+        "\n{:<10} {:<13} {:<16} {:>10} {:>9} {:>9} {:>10} {:>12}",
+        "device", "kind", "worker", "difficulty", "accepted", "rejected", "forwarded", "hashrate"
     )?;
     for d in &snapshot.devices {
         writeln!(
             table,
-            "{:<10} {:<14} {:>10.6} {:>9} {:>9} {:>10} {:>10.0} kH/s",
+            "{:<10} {:<13} {:<16} {:>10.6} {:>9} {:>9} {:>10} {:>10.0} kH/s",
             d.id.to_string(),
+            d.kind.as_str(),
             d.worker.as_deref().unwrap_or("-"),
             d.difficulty,
             d.counters.accepted,
@@ -137,6 +173,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
 
     let devices = snapshot.devices.len();
     for miner in miners {
+        miner.shutdown().await;
+    }
+    for miner in sv2_miners {
         miner.shutdown().await;
     }
     node.shutdown().await;

@@ -40,6 +40,9 @@ enum Command {
         /// Number of simulated Stratum V1 miners.
         #[arg(long, default_value_t = 4)]
         devices: usize,
+        /// Number of simulated SV2 miners (alternately standard and extended channels).
+        #[arg(long, default_value_t = 2)]
+        sv2_devices: usize,
     },
 }
 
@@ -53,6 +56,20 @@ fn init_logging(default: &str) {
         .init();
 }
 
+/// Ctrl-C, or SIGTERM (what service managers send) on Unix.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -61,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(&config)
                 .with_context(|| format!("invalid config {}", config.display()))?;
             let node = hashrouter::node::start(&config).await?;
-            tokio::signal::ctrl_c().await?;
+            stop_signal().await?;
             tracing::info!("shutting down");
             node.shutdown().await;
         }
@@ -74,11 +91,16 @@ async fn main() -> anyhow::Result<()> {
             println!("authority_public_key = \"{}\"", keys.public_string());
             println!("authority_secret_key = \"{}\"", keys.secret_string());
         }
-        Command::Demo { duration, devices } => {
+        Command::Demo {
+            duration,
+            devices,
+            sv2_devices,
+        } => {
             init_logging("warn");
             let report = hashrouter::demo::run(hashrouter::demo::DemoOptions {
                 duration: std::time::Duration::from_secs(duration),
                 devices,
+                sv2_devices,
             })
             .await?;
             print!("{}", report.table);

@@ -94,7 +94,10 @@ async fn translator_scenario(aggregate: bool, expected_channels: usize) {
         snapshot.devices,
         translator.log_tail(30)
     );
-    assert_eq!(snapshot.sv2_connections, 1, "one translator, one connection");
+    assert_eq!(
+        snapshot.sv2_connections, 1,
+        "one translator, one connection"
+    );
     for channel in channels(&snapshot, "sv2-extended") {
         assert_eq!(
             channel.counters.rejected, 0,
@@ -103,9 +106,7 @@ async fn translator_scenario(aggregate: bool, expected_channels: usize) {
         );
     }
     assert!(
-        translator
-            .wait_for_log("SubmitSharesSuccess", WAIT)
-            .await,
+        translator.wait_for_log("SubmitSharesSuccess", WAIT).await,
         "translator_sv2 never received SubmitShares.Success"
     );
 

@@ -129,6 +129,19 @@ pub struct Core {
     actions: VecDeque<Action>,
 }
 
+/// A device's share in the core's terms, whatever protocol it came in.
+#[derive(Debug, Clone, Copy)]
+struct SubmittedShare<'a> {
+    /// Node job id.
+    job_id: u32,
+    /// The extranonce bytes the device rolled (empty for a standard channel).
+    rolled_extranonce: &'a [u8],
+    ntime: u32,
+    nonce: u32,
+    /// SV1 version bits or the SV2 full version, if sent.
+    version: Option<u32>,
+}
+
 /// A share that passed validation at the node.
 #[derive(Debug, Clone, Copy)]
 struct AcceptedShare {
@@ -194,18 +207,21 @@ impl Core {
         id
     }
 
-    /// Validates a share of `device` on node job `job_id`, credits it, runs vardiff and forwards
-    /// it if it meets the upstream target.
+    /// Validates a share of `device`, credits it, runs vardiff and forwards it if it meets the
+    /// upstream target.
     fn accept_share(
         &mut self,
         device: DeviceId,
-        job_id: u32,
-        rolled_extranonce: &[u8],
-        ntime: u32,
-        nonce: u32,
-        version: Option<u32>,
+        submitted: SubmittedShare<'_>,
         now: Instant,
     ) -> Result<AcceptedShare, ShareRejection> {
+        let SubmittedShare {
+            job_id,
+            rolled_extranonce,
+            ntime,
+            nonce,
+            version,
+        } = submitted;
         let d = self
             .devices
             .get_mut(&device)

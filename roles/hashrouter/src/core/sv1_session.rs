@@ -7,8 +7,8 @@ use sv1::encode::server::ConfigureResult;
 use tracing::debug;
 use work::Target;
 
-use super::VERSION_ROLLING_MASK;
 use super::{lines, Core, DeviceId, DeviceKind, DeviceRequest, RequestId, ShareRejection, Submit};
+use super::{SubmittedShare, VERSION_ROLLING_MASK};
 
 impl Core {
     /// An SV1 device connected; returns its node-unique id (the start of its extranonce1).
@@ -200,15 +200,14 @@ impl Core {
             d.counters.rejected += 1;
             return Err(ShareRejection::UnknownJob);
         };
-        let accepted = self.accept_share(
-            device,
+        let share = SubmittedShare {
             job_id,
-            submit.extranonce2.as_bytes(),
-            submit.ntime,
-            submit.nonce,
-            submit.version_bits,
-            now,
-        )?;
+            rolled_extranonce: submit.extranonce2.as_bytes(),
+            ntime: submit.ntime,
+            nonce: submit.nonce,
+            version: submit.version_bits,
+        };
+        let accepted = self.accept_share(device, share, now)?;
         Ok(accepted.new_difficulty)
     }
 }

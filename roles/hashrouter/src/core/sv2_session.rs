@@ -18,8 +18,8 @@ use tracing::{debug, info, warn};
 use super::device::PendingAcks;
 use super::sv2_messages::MINING_PROTOCOL;
 use super::{
-    difficulty_of, setup_flags, Action, ConnectionId, Core, DeviceId, DeviceKind, Sv2Message,
-    Sv2Request, Sv2Submit, SV2_VERSION, VERSION_ROLLING_MASK,
+    difficulty_of, setup_flags, Action, ConnectionId, Core, DeviceId, DeviceKind, SubmittedShare,
+    Sv2Message, Sv2Request, Sv2Submit, SV2_VERSION, VERSION_ROLLING_MASK,
 };
 
 /// Channels one connection may hold; a proxy in per-miner mode opens one per machine.
@@ -382,16 +382,14 @@ impl Core {
             );
             return;
         };
-        let rolled = submit.extranonce.as_deref().unwrap_or(&[]);
-        let result = self.accept_share(
-            device,
-            submit.job_id,
-            rolled,
-            submit.ntime,
-            submit.nonce,
-            Some(submit.version),
-            now,
-        );
+        let share = SubmittedShare {
+            job_id: submit.job_id,
+            rolled_extranonce: submit.extranonce.as_deref().unwrap_or(&[]),
+            ntime: submit.ntime,
+            nonce: submit.nonce,
+            version: Some(submit.version),
+        };
+        let result = self.accept_share(device, share, now);
         match result {
             Ok(accepted) => {
                 let batch_size = self.config.sv2_share_batch_size.max(1);

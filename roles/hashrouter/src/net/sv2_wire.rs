@@ -138,7 +138,7 @@ pub fn message_to_wire(message: Sv2Message) -> Result<AnyMessageOwned, WireError
             group_channel_id,
         } => mining(MiningOwned::OpenStandardMiningChannelSuccess(
             OpenStandardMiningChannelSuccessOwned {
-                request_id: request_id.into(),
+                request_id,
                 channel_id,
                 target: U256Owned::from(target.to_le_bytes()),
                 extranonce_prefix: extranonce_prefix

@@ -435,7 +435,7 @@ fn apply(units: &[Unit], unit: usize, mining: Mining) {
 mod tests {
     use super::*;
     use crate::grind::{MerkleSource, Work};
-    use crate::pool::template::{reward_outputs, SyntheticChain};
+    use crate::chain::{reward_outputs, SyntheticChain};
     use crate::sv2_miner::rig::ShareTag;
     use channels_sv2::extranonce_manager::ExtranonceAllocator;
     use channels_sv2::server::group::GroupChannel;
