@@ -434,8 +434,8 @@ fn apply(units: &[Unit], unit: usize, mining: Mining) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grind::{MerkleSource, Work};
     use crate::chain::{reward_outputs, SyntheticChain};
+    use crate::grind::{MerkleSource, Work};
     use crate::sv2_miner::rig::ShareTag;
     use channels_sv2::extranonce_manager::ExtranonceAllocator;
     use channels_sv2::server::group::GroupChannel;
