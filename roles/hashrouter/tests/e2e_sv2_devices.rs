@@ -72,6 +72,15 @@ async fn standard_group_and_extended_channels_mine_through_the_node() {
     let kinds: Vec<&str> = snapshot.devices.iter().map(|d| d.kind.as_str()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "sv2-standard").count(), 4);
     assert_eq!(kinds.iter().filter(|k| **k == "sv2-extended").count(), 1);
+    // Each channel carries its connection's SetupConnection vendor and its user identity.
+    assert!(snapshot.devices.iter().all(|d| d
+        .user_agent
+        .as_deref()
+        .is_some_and(|ua| ua.starts_with("minesim"))));
+    assert!(snapshot
+        .devices
+        .iter()
+        .any(|d| d.worker.as_deref() == Some("proxy.extended")));
     // The group's channels are announced under one group id, distinct from their channel ids.
     let group = miners[1].stats().channels();
     assert!(group
@@ -85,12 +94,13 @@ async fn standard_group_and_extended_channels_mine_through_the_node() {
     // Every channel's work reaches the pool. (A channel's difficulty follows its announced
     // hashrate, so not every share of it meets the pool's target: wait for each to have one.)
     assert!(
-        wait_for(Duration::from_secs(20), || async {
+        wait_for(Duration::from_secs(40), || async {
             let snapshot = node.snapshot().await.unwrap();
             snapshot.devices.iter().all(|d| d.counters.forwarded > 0)
         })
         .await,
-        "some channel never had a share forwarded"
+        "some channel never had a share forwarded: {:?}",
+        node.snapshot().await.map(|s| s.devices)
     );
     let snapshot = node.snapshot().await.unwrap();
     let forwarded: u64 = snapshot.devices.iter().map(|d| d.counters.forwarded).sum();

@@ -373,12 +373,13 @@ async fn hashrate_cap_is_held() {
     let fast_rate = (fast.stats().hashes() - f0) as f64 / elapsed;
     slow.shutdown().await;
     fast.shutdown().await;
+    // The cap is a ceiling: a loaded machine may hash slower, never faster.
     assert!(
-        (35_000.0..65_000.0).contains(&slow_rate),
+        slow_rate > 0.0 && slow_rate < 50_000.0 * 1.3,
         "slow miner at {slow_rate} H/s"
     );
     assert!(
-        (140_000.0..260_000.0).contains(&fast_rate),
+        fast_rate > 0.0 && fast_rate < 200_000.0 * 1.3,
         "fast miner at {fast_rate} H/s"
     );
 }

@@ -4,6 +4,7 @@
 //! a node-computed merkle root per standard channel when the connection requires standard jobs.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use work::{coinbase_txid, merkle_root};
 
@@ -79,13 +80,12 @@ impl Core {
                 }
             }
             DeviceKind::Sv2Standard { connection } => {
-                let coinbase = coinbase_txid(&[&job.coinb1, &d.extranonce_prefix, &job.coinb2]);
                 let message = Sv2Message::NewMiningJob {
                     channel_id,
                     job_id: job.id,
                     min_ntime: (!clean).then_some(job.ntime),
                     version: job.version,
-                    merkle_root: merkle_root(coinbase, &job.merkle_path),
+                    merkle_root: standard_merkle_root(job, &d.extranonce_prefix),
                 };
                 self.send_sv2(connection, message);
                 if clean {
@@ -96,16 +96,12 @@ impl Core {
     }
 
     /// Tells a device its new difficulty (SV1 `mining.set_difficulty`, SV2 SetTarget).
-    pub(super) fn send_difficulty(&mut self, device: DeviceId, difficulty: f64) {
+    pub(super) fn send_difficulty(&mut self, device: DeviceId, difficulty: f64, now: Instant) {
         let Some(d) = self.devices.get(&device) else {
             return;
         };
         match d.kind.connection() {
-            None => {
-                if let Some(line) = lines::set_difficulty(difficulty) {
-                    self.send(device, line);
-                }
-            }
+            None => self.send_sv1_difficulty(device, difficulty),
             Some(connection) => {
                 let message = Sv2Message::SetTarget {
                     channel_id: device.0,
@@ -113,15 +109,53 @@ impl Core {
                 };
                 let mining_current = d.last_job_sent;
                 self.send_sv2(connection, message);
-                // Devices such as SRI's mining_device restart their nonce range on SetTarget
-                // and would find (and send) the same shares again; a job message makes them
-                // build a fresh header (new ntime) instead.
                 if let Some(job) = self.jobs.current().cloned() {
                     if mining_current == Some(job.id) {
-                        self.send_job(device, &job, false);
+                        self.refresh_sv2_job(device, &job, now);
                     }
                 }
             }
+        }
+    }
+
+    /// Re-sends the job an SV2 channel mines with its minimum ntime moved to now (and at least a
+    /// second past the job's): devices such as SRI's mining_device restart their nonce range
+    /// on SetTarget and would find, and send, the same shares again; a new ntime gives them a
+    /// new header. The job id stays, so the node's validation is unchanged.
+    fn refresh_sv2_job(&mut self, device: DeviceId, job: &Arc<DeviceJob>, now: Instant) {
+        let Some(d) = self.devices.get(&device) else {
+            return;
+        };
+        let out_for = now.saturating_duration_since(job.issued_at).as_secs();
+        let ntime = job.ntime.saturating_add(out_for.max(1) as u32);
+        let channel_id = device.0;
+        let (connection, message) = match d.kind {
+            DeviceKind::Sv1 => return,
+            DeviceKind::Sv2Extended { connection } => (
+                connection,
+                Sv2Message::NewExtendedMiningJob {
+                    channel_id,
+                    job: job.clone(),
+                    min_ntime: Some(ntime),
+                },
+            ),
+            DeviceKind::Sv2Standard { connection } => (
+                connection,
+                Sv2Message::NewMiningJob {
+                    channel_id,
+                    job_id: job.id,
+                    min_ntime: Some(ntime),
+                    version: job.version,
+                    merkle_root: standard_merkle_root(job, &d.extranonce_prefix),
+                },
+            ),
+        };
+        self.send_sv2(connection, message);
+    }
+
+    pub(super) fn send_sv1_difficulty(&mut self, device: DeviceId, difficulty: f64) {
+        if let Some(line) = lines::set_difficulty(difficulty) {
+            self.send(device, line);
         }
     }
 
@@ -143,8 +177,14 @@ fn extended_job(channel_id: u32, job: &Arc<DeviceJob>, clean: bool) -> Sv2Messag
     Sv2Message::NewExtendedMiningJob {
         channel_id,
         job: job.clone(),
-        future: clean,
+        min_ntime: (!clean).then_some(job.ntime),
     }
+}
+
+/// The merkle root of `job` for a standard channel whose whole extranonce is `extranonce`.
+fn standard_merkle_root(job: &DeviceJob, extranonce: &[u8]) -> [u8; 32] {
+    let coinbase = coinbase_txid(&[&job.coinb1, extranonce, &job.coinb2]);
+    merkle_root(coinbase, &job.merkle_path)
 }
 
 fn prev_hash(channel_id: u32, job: &DeviceJob) -> Sv2Message {

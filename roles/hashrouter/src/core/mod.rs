@@ -327,7 +327,7 @@ impl Core {
             }
         }
         for (device, difficulty) in changes {
-            self.send_difficulty(device, difficulty);
+            self.send_difficulty(device, difficulty, now);
         }
         if let Some(idle) = self.config.keepalive {
             if let Some(job) = self.jobs.keepalive(idle, now) {

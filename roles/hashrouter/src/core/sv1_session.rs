@@ -82,7 +82,7 @@ impl Core {
                 Ok(new_difficulty) => {
                     self.send(device, lines::result_bool(&id, true));
                     if let Some(difficulty) = new_difficulty {
-                        self.send_difficulty(device, difficulty);
+                        self.send_sv1_difficulty(device, difficulty);
                     }
                 }
                 Err(rejection) => {
@@ -154,7 +154,7 @@ impl Core {
         d.vardiff.reset_to(&vardiff, difficulty, now);
         let applied = d.set_difficulty(d.vardiff.difficulty(), next_job);
         if d.is_ready() {
-            self.send_difficulty(device, applied);
+            self.send_sv1_difficulty(device, applied);
         }
     }
 
@@ -167,7 +167,7 @@ impl Core {
             return;
         }
         let difficulty = d.vardiff.difficulty();
-        self.send_difficulty(device, difficulty);
+        self.send_sv1_difficulty(device, difficulty);
         if let Some(job) = self.jobs.current().cloned() {
             self.send_job(device, &job, true);
         }

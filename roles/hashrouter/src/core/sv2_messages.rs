@@ -123,8 +123,8 @@ pub enum Sv2Message {
     NewExtendedMiningJob {
         channel_id: u32,
         job: Arc<DeviceJob>,
-        /// A future job waits for the SetNewPrevHash that follows.
-        future: bool,
+        /// `None` for a future job, activated by the SetNewPrevHash that follows.
+        min_ntime: Option<u32>,
     },
     SetNewPrevHash {
         channel_id: u32,

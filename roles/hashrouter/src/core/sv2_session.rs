@@ -31,7 +31,7 @@ pub struct Sv2Connection {
     pub id: ConnectionId,
     /// SetupConnection flags, once the connection is set up.
     pub flags: Option<u32>,
-    /// Vendor / firmware from SetupConnection, for the operator.
+    /// Vendor, hardware and firmware from SetupConnection; shown as its channels' user agent.
     pub device_info: String,
     /// Its open channels (channel id = device id).
     pub channels: BTreeSet<DeviceId>,
@@ -268,6 +268,7 @@ impl Core {
             return;
         }
         let group_channel_id = conn.group_channel_id();
+        let device_info = (!conn.device_info.is_empty()).then(|| conn.device_info.clone());
         let (kind, rollable) = match min_extranonce_size {
             None => (DeviceKind::Sv2Standard { connection }, 0),
             Some(size) => (DeviceKind::Sv2Extended { connection }, size as usize),
@@ -280,6 +281,7 @@ impl Core {
         };
         d.subscribed = true;
         d.workers.push(user_identity);
+        d.user_agent = device_info;
         d.version_mask = VERSION_ROLLING_MASK;
         // Our target may never be easier than the device's max_target.
         d.minimum_difficulty = Some(difficulty_of(&max_target));
@@ -366,7 +368,7 @@ impl Core {
         if (wanted - d.target.difficulty()).abs() > f64::EPSILON * wanted {
             let applied = d.set_difficulty(wanted, next_job);
             debug!(%connection, channel_id, difficulty = applied, "channel updated");
-            self.send_difficulty(device, applied);
+            self.send_difficulty(device, applied, now);
         }
     }
 
@@ -404,7 +406,7 @@ impl Core {
                     self.flush_sv2_acks(device);
                 }
                 if let Some(difficulty) = accepted.new_difficulty {
-                    self.send_difficulty(device, difficulty);
+                    self.send_difficulty(device, difficulty, now);
                 }
             }
             Err(rejection) => {

@@ -431,7 +431,7 @@ fn standard_channels_of_a_connection_share_one_group_job() {
     let Sv2Message::NewExtendedMiningJob {
         channel_id,
         job,
-        future: true,
+        min_ntime: None,
     } = &messages[0]
     else {
         panic!("{messages:?}")
@@ -488,7 +488,9 @@ fn extended_channel_rolls_what_it_asked_for() {
     };
     assert_eq!(extranonce_prefix.len(), DEVICE_ID_BYTES + SV2_MAX - 3);
     let Sv2Message::NewExtendedMiningJob {
-        job, future: true, ..
+        job,
+        min_ntime: None,
+        ..
     } = &messages[1]
     else {
         panic!("{messages:?}")
@@ -573,15 +575,16 @@ fn vardiff_and_update_channel_send_set_target() {
         );
     }
     let after_flood = to_connection(&drain(&mut core), connection);
-    // The SetTarget comes with the current job again, so the device rebuilds its header
-    // rather than re-finding the shares it already sent.
+    // The SetTarget comes with the current job again at a later ntime, so a device that
+    // restarts its search builds a new header rather than re-finding the shares it sent.
     let target_at = after_flood
         .iter()
         .position(|m| matches!(m, Sv2Message::SetTarget { .. }))
         .expect("SetTarget");
     assert!(matches!(
         after_flood.get(target_at + 1),
-        Some(Sv2Message::NewMiningJob { job_id, min_ntime: Some(_), .. }) if *job_id == work.job_id
+        Some(Sv2Message::NewMiningJob { job_id, min_ntime: Some(ntime), .. })
+            if *job_id == work.job_id && *ntime > work.min_ntime
     ));
     let raised = after_flood
         .into_iter()

@@ -191,7 +191,7 @@ pub fn message_to_wire(message: Sv2Message) -> Result<AnyMessageOwned, WireError
         Sv2Message::NewExtendedMiningJob {
             channel_id,
             job,
-            future,
+            min_ntime,
         } => {
             let merkle_path = job
                 .merkle_path
@@ -202,7 +202,7 @@ pub fn message_to_wire(message: Sv2Message) -> Result<AnyMessageOwned, WireError
                 NewExtendedMiningJobOwned {
                     channel_id,
                     job_id: job.id,
-                    min_ntime: Sv2OptionOwned::new((!future).then_some(job.ntime)),
+                    min_ntime: Sv2OptionOwned::new(min_ntime),
                     version: job.version,
                     version_rolling_allowed: job.version_rolling_allowed,
                     merkle_path: Seq0255Owned::new(merkle_path)
