@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{info, info_span, warn, Instrument};
 
 use crate::config::Config;
 use crate::core::{
@@ -16,7 +16,7 @@ use crate::core::{
 };
 use crate::net::sv2_downstream::DownstreamSettings;
 use crate::net::sv2_upstream::{self, UpstreamSettings};
-use crate::net::{sv1_listener, sv2_listener};
+use crate::net::{listener, sv1_device, sv2_downstream};
 
 /// Events for the core task, from connection tasks and the handle.
 #[derive(Debug)]
@@ -158,7 +158,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
         reconnect_max: Duration::from_secs(config.upstream.reconnect_max_secs),
     };
 
-    let (listener, sv1_addr) = bind("sv1.listen", &config.sv1.listen).await?;
+    let (sv1_listener, sv1_addr) = bind("sv1.listen", &config.sv1.listen).await?;
     info!(%sv1_addr, "listening for Stratum V1 devices");
     let sv2 = match &config.sv2 {
         Some(sv2) => {
@@ -166,9 +166,9 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
                 keys: sv2.responder_keys()?,
                 handshake_timeout: sv2.handshake_timeout(),
             };
-            let (listener, addr) = bind("sv2.listen", &sv2.listen).await?;
+            let (sv2_listener, addr) = bind("sv2.listen", &sv2.listen).await?;
             info!(sv2_addr = %addr, authority = %sv2.authority_public_key, "listening for SV2 devices");
-            Some((listener, addr, settings))
+            Some((sv2_listener, addr, settings))
         }
         None => None,
     };
@@ -186,20 +186,25 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             inbox_tx.clone(),
             shutdown_rx.clone(),
         )),
-        tokio::spawn(sv1_listener::run(
-            listener,
-            config.sv1.max_line_bytes,
-            inbox_tx.clone(),
-            shutdown_rx.clone(),
-        )),
+        tokio::spawn(listener::run(sv1_listener, shutdown_rx.clone(), {
+            let (inbox, shutdown) = (inbox_tx.clone(), shutdown_rx.clone());
+            let max_line_bytes = config.sv1.max_line_bytes;
+            move |stream, peer| {
+                sv1_device::run(stream, max_line_bytes, inbox.clone(), shutdown.clone())
+                    .instrument(info_span!("sv1", %peer))
+            }
+        })),
     ];
     let sv2_addr = sv2.as_ref().map(|(_, addr, _)| *addr);
-    if let Some((listener, _, settings)) = sv2 {
-        tasks.push(tokio::spawn(sv2_listener::run(
-            listener,
-            settings,
-            inbox_tx.clone(),
+    if let Some((sv2_listener, _, settings)) = sv2 {
+        let (inbox, shutdown) = (inbox_tx.clone(), shutdown_rx.clone());
+        tasks.push(tokio::spawn(listener::run(
+            sv2_listener,
             shutdown_rx,
+            move |stream, peer| {
+                sv2_downstream::run(stream, settings.clone(), inbox.clone(), shutdown.clone())
+                    .instrument(info_span!("sv2", %peer))
+            },
         )));
     }
     Ok(NodeHandle {

@@ -1,0 +1,38 @@
+//! The accept loop both device listeners share: each accepted connection gets its own task until
+//! the node shuts down.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::warn;
+
+/// Pause after a failed accept (typically EMFILE) before trying again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Accepts connections on `listener` and spawns `serve(stream, peer)` for each until `shutdown`
+/// changes. `serve` is where the caller puts the connection's span.
+pub async fn run<F, Fut>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F)
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve(stream, peer));
+                }
+                Err(error) => {
+                    // Keep serving the connections we have; retry shortly.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
