@@ -1,4 +1,5 @@
 mod pool_client;
+mod sv2_client;
 
 use pool_client::*;
 use std::time::Duration;

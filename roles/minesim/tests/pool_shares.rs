@@ -1,4 +1,5 @@
 mod pool_client;
+mod sv2_client;
 
 use common_messages_sv2::Protocol;
 use mining_sv2::*;

@@ -2,6 +2,7 @@
 //! channels_sv2) and against tiny in-test servers for the messages the pool never sends.
 
 mod pool_client;
+mod sv2_client;
 
 use std::time::{Duration, Instant};
 

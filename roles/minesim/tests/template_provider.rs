@@ -2,6 +2,7 @@
 //! transaction data checked against the merkle path, solutions valid, invalid and stale, and
 //! misbehaving clients.
 
+mod sv2_client;
 mod tp_client;
 
 use bitcoin::hashes::Hash;

@@ -11,6 +11,7 @@ pub use config::{InitialTarget, PoolConfig, TEST_AUTHORITY_PUBLIC, TEST_AUTHORIT
 pub use stats::{PoolStats, UserStats};
 
 use crate::chain::{SyntheticChain, Tip};
+use crate::server::{Periodic, ServerHandle};
 use channels_sv2::extranonce_manager::ExtranonceAllocator;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use sv2_conn::ResponderKeys;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tracing::{info, info_span, Instrument};
 
 /// Why the pool could not start.
@@ -123,83 +123,28 @@ impl Pool {
             next_channel_id: AtomicU32::new(1),
             config,
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(
-            run(shared, listener, shutdown_rx).instrument(info_span!("pool", addr = %local_addr)),
-        );
-        info!(%local_addr, "pool listening");
-        Ok(PoolHandle {
+        let blocks = {
+            let shared = shared.clone();
+            Periodic::every(shared.config.block_interval, move || {
+                shared.advance_synthetic()
+            })
+        };
+        let serve = move |stream, peer: SocketAddr, shutdown| {
+            connection::serve(shared.clone(), stream, shutdown)
+                .instrument(info_span!("conn", %peer))
+        };
+        let handle = ServerHandle::spawn(
+            listener,
             local_addr,
             stats,
-            shutdown: shutdown_tx,
-            task: Some(task),
-        })
+            info_span!("pool", addr = %local_addr),
+            vec![blocks],
+            serve,
+        );
+        info!(%local_addr, "pool listening");
+        Ok(handle)
     }
 }
 
-async fn run(shared: Arc<Shared>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let mut conns = JoinSet::new();
-    let mut blocks = shared.config.block_interval.map(|d| {
-        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
-        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        i
-    });
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let span = info_span!("conn", %peer);
-                    conns.spawn(connection::serve(shared.clone(), stream, shutdown.clone()).instrument(span));
-                }
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            _ = async { match blocks.as_mut() { Some(i) => { i.tick().await; } None => std::future::pending().await } } => {
-                shared.advance_synthetic();
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    drop(listener);
-    // Connections see the same shutdown signal; wait until every socket is closed.
-    while conns.join_next().await.is_some() {}
-}
-
-/// A running pool.
-pub struct PoolHandle {
-    local_addr: SocketAddr,
-    stats: Arc<PoolStats>,
-    shutdown: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl PoolHandle {
-    /// The address the pool listens on (with the real port when configured with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Live counters.
-    pub fn stats(&self) -> Arc<PoolStats> {
-        self.stats.clone()
-    }
-
-    /// Closes the listener and every connection, and returns once all are closed: the port
-    /// can be bound again right after.
-    pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for PoolHandle {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-    }
-}
+/// A running pool, with [`PoolStats`] as its counters (see [`ServerHandle`]).
+pub type PoolHandle = ServerHandle<PoolStats>;

@@ -10,6 +10,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc::{channel, Receiver};
 use tokio::sync::Notify;
 
+use crate::miner_handle::StopFlag;
+
 use super::config::Sv2MinerConfig;
 use super::endpoint::Endpoint;
 use super::error::Sv2MinerError;

@@ -40,45 +40,13 @@ pub use config::{ChannelKind, Sv2MinerConfig};
 pub use error::Sv2MinerError;
 pub use stats::{ChannelSnapshot, Sv2MinerStats};
 
-use std::sync::Arc;
-
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
-
-/// A running SV2 miner: read its counters through [`Sv2MinerHandle::stats`], end it with
-/// [`Sv2MinerHandle::stop`] or [`Sv2MinerHandle::shutdown`].
-pub struct Sv2MinerHandle {
-    stats: Arc<Sv2MinerStats>,
-    stop: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
-impl Sv2MinerHandle {
-    /// Live counters, shared with the miner.
-    pub fn stats(&self) -> &Arc<Sv2MinerStats> {
-        &self.stats
-    }
-
-    /// Asks the miner to disconnect and stop hashing; returns at once.
-    pub fn stop(&self) {
-        self.stats.set_stopping();
-        self.stop.notify_waiters();
-        self.stop.notify_one();
-    }
-
-    /// Stops the miner and waits until its connection task and hashing threads are gone.
-    pub async fn shutdown(self) {
-        self.stop();
-        let _ = self.task.await;
-    }
-}
+/// A running SV2 miner: read its counters through `stats()`, end it with `stop()` or
+/// `shutdown()` (see [`MinerHandle`](crate::miner_handle::MinerHandle)).
+pub type Sv2MinerHandle = crate::miner_handle::MinerHandle<Sv2MinerStats>;
 
 /// Starts a miner (needs a tokio runtime). It stops by itself on a fatal error
 /// (`SetupConnection.Error`, every channel refused, a bad address; see
 /// [`Sv2MinerStats::last_error`]) and, when `config.reconnect` is off, on a disconnect.
 pub fn spawn_sv2_miner(config: Sv2MinerConfig) -> Sv2MinerHandle {
-    let stats = Arc::new(Sv2MinerStats::default());
-    let stop = Arc::new(Notify::new());
-    let task = tokio::spawn(connection::run(config, stats.clone(), stop.clone()));
-    Sv2MinerHandle { stats, stop, task }
+    Sv2MinerHandle::spawn(|stats, stop| connection::run(config, stats, stop))
 }

@@ -4,6 +4,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use work::Target;
 
+use crate::miner_handle::StopFlag;
+
 /// One open channel as the miner sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelSnapshot {
@@ -127,9 +129,6 @@ impl Sv2MinerStats {
     pub(crate) fn set_connected(&self, connected: bool) {
         self.connected.store(connected, Ordering::Relaxed);
     }
-    pub(crate) fn set_stopping(&self) {
-        self.stopping.store(true, Ordering::Relaxed);
-    }
     pub(crate) fn set_error(&self, error: String) {
         *lock(&self.last_error) = Some(error);
     }
@@ -145,6 +144,12 @@ impl Sv2MinerStats {
     }
     pub(crate) fn clear_channels(&self) {
         lock(&self.channels).clear();
+    }
+}
+
+impl StopFlag for Sv2MinerStats {
+    fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
     }
 }
 

@@ -17,15 +17,14 @@ pub use solution::{check_solution, HeaderFields, SolutionError, SolvedBlock};
 pub use stats::{FoundBlock, TemplateProviderStats};
 
 use crate::chain::Tip;
+use crate::server::{Periodic, ServerHandle};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use store::{SolutionOutcome, TemplateStore};
 use sv2_conn::ResponderKeys;
 use template_distribution_sv2::SubmitSolutionOwned;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tracing::{info, info_span, Instrument};
 
 /// Why the template provider could not start.
@@ -161,97 +160,33 @@ impl TemplateProvider {
             tip,
             config,
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(
-            run(shared, listener, shutdown_rx)
-                .instrument(info_span!("template_provider", addr = %local_addr)),
-        );
-        info!(%local_addr, "template provider listening");
-        Ok(TemplateProviderHandle {
+        let templates = {
+            let shared = shared.clone();
+            Periodic::every(shared.config.template_interval, move || shared.refresh())
+        };
+        let blocks = {
+            let shared = shared.clone();
+            Periodic::every(shared.config.block_interval, move || {
+                shared.advance_synthetic()
+            })
+        };
+        let serve = move |stream, peer: SocketAddr, shutdown| {
+            connection::serve(shared.clone(), stream, shutdown)
+                .instrument(info_span!("client", %peer))
+        };
+        let handle = ServerHandle::spawn(
+            listener,
             local_addr,
             stats,
-            shutdown: shutdown_tx,
-            task: Some(task),
-        })
+            info_span!("template_provider", addr = %local_addr),
+            vec![templates, blocks],
+            serve,
+        );
+        info!(%local_addr, "template provider listening");
+        Ok(handle)
     }
 }
 
-// An interval whose first tick is one period from now (tokio's fires at once).
-fn periodic(period: Option<Duration>) -> Option<tokio::time::Interval> {
-    period.map(|d| {
-        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
-        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        i
-    })
-}
-
-async fn tick(interval: &mut Option<tokio::time::Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-async fn run(shared: Arc<Shared>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let mut clients = JoinSet::new();
-    let mut templates = periodic(shared.config.template_interval);
-    let mut blocks = periodic(shared.config.block_interval);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let span = info_span!("client", %peer);
-                    clients.spawn(connection::serve(shared.clone(), stream, shutdown.clone()).instrument(span));
-                }
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = tick(&mut templates) => shared.refresh(),
-            _ = tick(&mut blocks) => shared.advance_synthetic(),
-            Some(_) = clients.join_next(), if !clients.is_empty() => {}
-        }
-    }
-    drop(listener);
-    // Clients see the same shutdown signal; wait until every socket is closed.
-    while clients.join_next().await.is_some() {}
-}
-
-/// A running template provider.
-pub struct TemplateProviderHandle {
-    local_addr: SocketAddr,
-    stats: Arc<TemplateProviderStats>,
-    shutdown: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl TemplateProviderHandle {
-    /// The address it listens on (with the real port when configured with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Live counters.
-    pub fn stats(&self) -> Arc<TemplateProviderStats> {
-        self.stats.clone()
-    }
-
-    /// Closes the listener and every client, and returns once all are closed.
-    pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for TemplateProviderHandle {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-    }
-}
+/// A running template provider, with [`TemplateProviderStats`] as its counters (see
+/// [`ServerHandle`]).
+pub type TemplateProviderHandle = ServerHandle<TemplateProviderStats>;

@@ -19,6 +19,7 @@ use super::hasher;
 use super::job::{JobTag, Share};
 use super::stats::MinerStats;
 use crate::grind::{MerkleSource, Work, WorkSlot};
+use crate::miner_handle::StopFlag;
 
 const CONFIGURE_ID: u64 = 1;
 const SUBSCRIBE_ID: u64 = 2;

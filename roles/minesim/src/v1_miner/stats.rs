@@ -1,6 +1,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::miner_handle::StopFlag;
+
 /// Counters a miner updates as it runs; tests read them at any time.
 #[derive(Debug, Default)]
 pub struct MinerStats {
@@ -65,12 +67,15 @@ impl MinerStats {
             *slot = Some(job_id.to_owned());
         }
     }
-    pub(crate) fn set_stopping(&self) {
-        self.stopping.store(true, Ordering::Relaxed);
-    }
     /// Whether the miner has stopped or is stopping (it does after a disconnect when not
     /// reconnecting).
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+impl StopFlag for MinerStats {
+    fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
     }
 }

@@ -2,17 +2,19 @@
 //! real sha256d grinder over the jobs it receives.
 #![allow(dead_code)]
 
-use binary_sv2::{Str0255Owned, U256Owned};
-use common_messages_sv2::{Protocol, SetupConnectionOwned};
-use minesim::pool::{Pool, PoolConfig, PoolHandle, TEST_AUTHORITY_PUBLIC};
+// For the tests' glob imports; not every test file uses each.
+#[allow(unused_imports)]
+pub use crate::sv2_client::{arr, s255, T};
+
+use crate::sv2_client;
+use binary_sv2::U256Owned;
+use common_messages_sv2::Protocol;
+use minesim::pool::{Pool, PoolConfig, PoolHandle};
 use mining_sv2::*;
-use parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
+use parsers_sv2::{AnyMessageOwned, MiningOwned};
 use std::time::Duration;
 use sv2_conn::{FrameReader, FrameWriter};
-use tokio::net::TcpStream;
 use work::{BlockHeader, Target};
-
-pub const T: Duration = Duration::from_secs(10);
 
 /// Target 2^248-ish: one share per ~256 hashes.
 pub fn easy_difficulty() -> f64 {
@@ -37,53 +39,24 @@ pub struct Client {
     pub wr: FrameWriter,
 }
 
-pub fn s255(s: &str) -> Str0255Owned {
-    Str0255Owned::try_from(s.to_string()).unwrap()
-}
-
 impl Client {
     pub async fn connect(addr: std::net::SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        let key = TEST_AUTHORITY_PUBLIC.parse().unwrap();
-        let (rd, wr) = sv2_conn::connect(stream, Some(key), T).await.unwrap();
+        let (rd, wr) = sv2_client::connect(addr).await;
         Client { rd, wr }
     }
 
     pub async fn setup(&mut self, protocol: Protocol) -> AnyMessageOwned {
-        self.wr
-            .write(CommonMessagesOwned::SetupConnection(SetupConnectionOwned {
-                protocol,
-                min_version: 2,
-                max_version: 2,
-                flags: 0,
-                endpoint_host: s255("127.0.0.1"),
-                endpoint_port: 0,
-                vendor: s255("pool-test"),
-                hardware_version: s255(""),
-                firmware: s255(""),
-                device_id: s255("t1"),
-            }))
-            .await
-            .unwrap();
-        self.recv().await
+        sv2_client::setup(&mut self.rd, &mut self.wr, protocol, "pool-test", "t1").await
     }
 
     pub async fn connect_and_setup(addr: std::net::SocketAddr) -> Client {
         let mut c = Client::connect(addr).await;
-        match c.setup(Protocol::MiningProtocol).await {
-            AnyMessageOwned::Common(CommonMessagesOwned::SetupConnectionSuccess(s)) => {
-                assert_eq!(s.used_version, 2)
-            }
-            other => panic!("expected SetupConnectionSuccess, got {other}"),
-        }
+        sv2_client::expect_setup_success(c.setup(Protocol::MiningProtocol).await);
         c
     }
 
     pub async fn recv(&mut self) -> AnyMessageOwned {
-        tokio::time::timeout(T, self.rd.read())
-            .await
-            .expect("message in time")
-            .expect("message")
+        sv2_client::recv(&mut self.rd).await
     }
 
     pub async fn recv_mining(&mut self) -> MiningOwned {
@@ -141,12 +114,6 @@ pub struct ExtendedWork {
     pub open: OpenExtendedMiningChannelSuccessOwned,
     pub job: NewExtendedMiningJobOwned,
     pub prev: SetNewPrevHashOwned,
-}
-
-pub fn arr(b: &[u8]) -> [u8; 32] {
-    let mut a = [0u8; 32];
-    a.copy_from_slice(b);
-    a
 }
 
 impl ExtendedWork {

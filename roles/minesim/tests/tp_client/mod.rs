@@ -3,24 +3,24 @@
 //! a coinbase from a template and solves its block.
 #![allow(dead_code)]
 
-use binary_sv2::Str0255Owned;
+// For the tests' glob imports; not every test file uses each.
+#[allow(unused_imports)]
+pub use crate::sv2_client::{arr, s255, T};
+
+use crate::sv2_client;
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::Hash;
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
-use common_messages_sv2::{Protocol, SetupConnectionOwned};
-use minesim::pool::TEST_AUTHORITY_PUBLIC;
+use common_messages_sv2::Protocol;
 use minesim::template_provider::{
     TemplateProvider, TemplateProviderConfig, TemplateProviderHandle,
 };
-use parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, TemplateDistributionOwned};
+use parsers_sv2::{AnyMessageOwned, TemplateDistributionOwned};
 use std::time::Duration;
 use sv2_conn::{FrameReader, FrameWriter};
 use template_distribution_sv2::*;
-use tokio::net::TcpStream;
 use work::{BlockHeader, Target};
-
-pub const T: Duration = Duration::from_secs(10);
 
 /// About one block per 65 536 hashes: a nonce is found in well under a second, and most
 /// nonces fail (so invalid solutions are easy to make).
@@ -38,16 +38,6 @@ pub async fn start(config: TemplateProviderConfig) -> TemplateProviderHandle {
         .expect("template provider starts")
 }
 
-pub fn s255(s: &str) -> Str0255Owned {
-    Str0255Owned::try_from(s.to_string()).unwrap()
-}
-
-pub fn arr(b: &[u8]) -> [u8; 32] {
-    let mut a = [0u8; 32];
-    a.copy_from_slice(b);
-    a
-}
-
 pub struct TpClient {
     pub rd: FrameReader,
     pub wr: FrameWriter,
@@ -55,40 +45,18 @@ pub struct TpClient {
 
 impl TpClient {
     pub async fn connect(addr: std::net::SocketAddr) -> TpClient {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        let key = TEST_AUTHORITY_PUBLIC.parse().unwrap();
-        let (rd, wr) = sv2_conn::connect(stream, Some(key), T).await.unwrap();
+        let (rd, wr) = sv2_client::connect(addr).await;
         TpClient { rd, wr }
     }
 
     pub async fn setup(&mut self, protocol: Protocol) -> AnyMessageOwned {
-        self.wr
-            .write(CommonMessagesOwned::SetupConnection(SetupConnectionOwned {
-                protocol,
-                min_version: 2,
-                max_version: 2,
-                flags: 0,
-                endpoint_host: s255("127.0.0.1"),
-                endpoint_port: 0,
-                vendor: s255("tp-test"),
-                hardware_version: s255(""),
-                firmware: s255(""),
-                device_id: s255(""),
-            }))
-            .await
-            .unwrap();
-        self.recv().await
+        sv2_client::setup(&mut self.rd, &mut self.wr, protocol, "tp-test", "").await
     }
 
     /// Connects, sets up template distribution and sends coinbase output constraints.
     pub async fn ready(addr: std::net::SocketAddr) -> TpClient {
         let mut c = TpClient::connect(addr).await;
-        match c.setup(Protocol::TemplateDistributionProtocol).await {
-            AnyMessageOwned::Common(CommonMessagesOwned::SetupConnectionSuccess(s)) => {
-                assert_eq!(s.used_version, 2)
-            }
-            other => panic!("expected SetupConnectionSuccess, got {other}"),
-        }
+        sv2_client::expect_setup_success(c.setup(Protocol::TemplateDistributionProtocol).await);
         c.send(TemplateDistributionOwned::CoinbaseOutputConstraints(
             CoinbaseOutputConstraintsOwned {
                 coinbase_output_max_additional_size: 100,
@@ -100,10 +68,7 @@ impl TpClient {
     }
 
     pub async fn recv(&mut self) -> AnyMessageOwned {
-        tokio::time::timeout(T, self.rd.read())
-            .await
-            .expect("message in time")
-            .expect("message")
+        sv2_client::recv(&mut self.rd).await
     }
 
     pub async fn recv_tdp(&mut self) -> TemplateDistributionOwned {
