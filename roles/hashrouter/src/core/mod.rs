@@ -13,6 +13,7 @@ mod device;
 mod fanout;
 mod jobs;
 pub mod lines;
+pub mod scheduler;
 mod share;
 mod snapshot;
 mod sv1_session;
