@@ -377,9 +377,7 @@ fn a_newer_schema_is_refused_and_left_untouched() {
         .unwrap();
     drop(raw);
 
-    let err = Store::open(dir.path())
-        .err()
-        .expect("a newer schema is refused");
+    let err = Store::open(dir.path()).expect_err("a newer schema is refused");
     match &err {
         StoreError::NewerSchema {
             found, supported, ..
@@ -447,7 +445,7 @@ fn an_uncreatable_data_dir_is_a_clear_error() {
     let parent = tempfile::tempdir().unwrap();
     let file = parent.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
-    let err = Store::open(file.join("data")).err().expect("cannot create");
+    let err = Store::open(file.join("data")).expect_err("cannot create");
     assert!(matches!(err, StoreError::CreateDir { .. }), "{err}");
     assert!(err.to_string().contains("not-a-dir"), "{err}");
 }
