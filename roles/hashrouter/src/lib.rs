@@ -3,10 +3,12 @@
 //! - [`core`]: the sans-IO state machine (device sessions, jobs, shares, upstream channel);
 //! - [`net`]: the tokio shell around it (SV1 listener, SV2 upstream client);
 //! - [`node`]: wiring a running node together from a [`config::Config`];
-//! - [`demo`]: the self-contained demo with simulated pool and miners.
+//! - [`demo`]: the self-contained demo with simulated pool and miners;
+//! - [`store`]: the accounting store (SQLite) and its writer task.
 
 pub mod config;
 pub mod core;
 pub mod demo;
 pub mod net;
 pub mod node;
+pub mod store;
