@@ -16,7 +16,7 @@ mod estimator;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 pub use estimator::HashrateEstimator;
@@ -57,7 +57,7 @@ impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig {
             min_dwell: Duration::from_secs(60),
-            catch_up_horizon: Duration::from_secs(300),
+            catch_up_horizon: Duration::from_secs(120),
             max_catch_up: 0.5,
             vetting_shares: 8,
             vetting_time: Duration::from_secs(60),
@@ -102,7 +102,8 @@ struct ScheduledDevice {
 pub struct Scheduler {
     config: SchedulerConfig,
     routes: Vec<RouteAccount>,
-    devices: HashMap<DeviceId, ScheduledDevice>,
+    // Ordered, so every run with the same inputs makes the same moves.
+    devices: BTreeMap<DeviceId, ScheduledDevice>,
     last_accrual: Instant,
     last_rebalance: Instant,
     switches: u64,
@@ -128,7 +129,7 @@ impl Scheduler {
         Scheduler {
             config,
             routes,
-            devices: HashMap::new(),
+            devices: BTreeMap::new(),
             last_accrual: now,
             last_rebalance: now,
             switches: 0,
@@ -222,6 +223,17 @@ impl Scheduler {
         self.rebalance(now)
     }
 
+    /// The farm's measured hashrate: the estimates of every device that has sent a share (H/s),
+    /// vetted or not, so the farm is known before its devices can be scheduled. Allocations
+    /// given as fractions, and over-subscription, are resolved against it.
+    pub fn farm_hashrate(&mut self, now: Instant) -> f64 {
+        let half_life = self.config.estimate_half_life;
+        self.devices
+            .values_mut()
+            .map(|d| d.estimate.hashrate(now, half_life))
+            .sum()
+    }
+
     /// The hashrate estimate of a device (H/s).
     pub fn device_hashrate(&mut self, device: DeviceId, now: Instant) -> f64 {
         let half_life = self.config.estimate_half_life;
@@ -262,9 +274,7 @@ impl Scheduler {
         let mut movable: Vec<(DeviceId, RouteId, f64, bool)> = Vec::new();
         let mut capacity = vec![0.0; self.routes.len()];
         for (id, d) in self.devices.iter_mut() {
-            let vetted = d.estimate.shares() >= config.vetting_shares
-                && d.estimate.age(now) >= config.vetting_time;
-            if !vetted {
+            if !is_vetted(d, config, now) {
                 continue;
             }
             let rate = d.estimate.hashrate(now, half_life);
@@ -350,6 +360,11 @@ impl Scheduler {
             })
             .collect()
     }
+}
+
+/// Whether a device's estimate means enough for it to be scheduled.
+fn is_vetted(d: &ScheduledDevice, config: &SchedulerConfig, now: Instant) -> bool {
+    d.estimate.shares() >= config.vetting_shares && d.estimate.age(now) >= config.vetting_time
 }
 
 /// The route a device of `rate` H/s leaving `from` should go to: the one it helps most, if the
