@@ -3,6 +3,12 @@
 //! Every struct denies unknown fields so a typo is an error rather than a silently ignored
 //! setting, and [`Config::validate`] names the offending field in each error.
 
+mod allocations;
+mod routes;
+
+pub use allocations::AllocationsConfig;
+pub use routes::{Route, RouteConfig, RouteProtocol, RouteUrl};
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,12 +26,12 @@ pub enum ConfigError {
     #[error(transparent)]
     Parse(#[from] toml::de::Error),
     #[error("invalid `{field}`: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    Invalid { field: String, reason: String },
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
-        field,
+        field: field.into(),
         reason: reason.into(),
     }
 }
@@ -42,7 +48,14 @@ pub struct Config {
     pub difficulty: DifficultyConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    /// The seller's own pool: the `default` route, which takes whatever allocations leave.
     pub upstream: UpstreamConfig,
+    /// Buyers' pools that allocations send hashrate to (`[[routes]]`).
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// The static allocations file; absent = all hashrate goes to the default route.
+    #[serde(default)]
+    pub allocations: Option<AllocationsConfig>,
 }
 
 /// The Stratum V1 listener for legacy devices.
@@ -150,7 +163,8 @@ pub struct JobsConfig {
     pub keepalive_secs: u64,
 }
 
-/// The SV2 pool every device's work goes to.
+/// The seller's own SV2 pool: the route named `default`, which gets every device's work that
+/// no allocation claims. Its connection settings also apply to every `[[routes]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
@@ -238,7 +252,14 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text)
+        let mut config = Config::parse(&text)?;
+        if let Some(allocations) = &mut config.allocations {
+            if allocations.file.is_relative() {
+                let dir = path.parent().unwrap_or(Path::new(""));
+                allocations.file = dir.join(&allocations.file);
+            }
+        }
+        Ok(config)
     }
 
     /// Parses and validates config text.
@@ -317,7 +338,25 @@ impl Config {
                 "is shorter than upstream.reconnect_min_ms",
             ));
         }
+        routes::validate_routes(&self.routes)?;
+        if let Some(allocations) = &self.allocations {
+            allocations.validate()?;
+        }
         Ok(())
+    }
+
+    /// Every route, validated: the default route (`[upstream]`) first, then the `[[routes]]`
+    /// entries in file order.
+    pub fn routes(&self) -> Result<Vec<Route>, ConfigError> {
+        let mut routes = vec![Route::from_upstream(&self.upstream)?];
+        routes.extend(routes::validate_routes(&self.routes)?);
+        Ok(routes)
+    }
+
+    /// The names allocations may send hashrate to: the `[[routes]]` names (not `default`,
+    /// which takes the remainder by itself).
+    pub fn route_names(&self) -> Vec<String> {
+        self.routes.iter().map(|r| r.name.clone()).collect()
     }
 }
 
@@ -381,7 +420,7 @@ impl UpstreamConfig {
     }
 }
 
-fn validate_host_port(field: &'static str, value: &str) -> Result<(), ConfigError> {
+fn validate_host_port(field: &str, value: &str) -> Result<(), ConfigError> {
     let Some((host, port)) = value.rsplit_once(':') else {
         return Err(invalid(field, "expected host:port"));
     };

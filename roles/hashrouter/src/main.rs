@@ -25,7 +25,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Validate a config file and exit (non-zero with the offending field on error).
+    /// Validate a config file, and the allocations file it names, and exit (non-zero with the
+    /// offending field or allocation entry on error).
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
@@ -83,7 +84,17 @@ async fn main() -> anyhow::Result<()> {
             node.shutdown().await;
         }
         Command::CheckConfig { config: path } => {
-            Config::load(&path).with_context(|| format!("invalid config {}", path.display()))?;
+            let config = Config::load(&path)
+                .with_context(|| format!("invalid config {}", path.display()))?;
+            // The allocations file is checked too, against the routes this config defines.
+            if let Some(allocations) = &config.allocations {
+                let file = allocations.file.display();
+                let set = allocations
+                    .source(config.route_names())
+                    .load()
+                    .with_context(|| format!("invalid allocations file {file}"))?;
+                println!("{file}: {} allocations, ok", set.len());
+            }
             println!("{}: ok", path.display());
         }
         Command::Keygen => {

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use hashrouter::config::Config;
+use contracts::{Amount, Policy};
+use hashrouter::allocations;
+use hashrouter::config::{Config, RouteProtocol};
 
 const TEST_AUTHORITY: &str = "9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72";
 
@@ -48,20 +50,37 @@ fn assert_refused(text: &str, field: &str) {
     }
 }
 
+/// Example allocations files are named `allocations*.toml`; every other example is a node config.
+fn is_allocations_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("allocations"))
+}
+
 #[test]
 fn every_example_config_validates() {
-    let mut checked = 0;
+    let routes = Config::load(&examples_dir().join("routes.toml")).unwrap();
+    let (mut configs, mut allocation_files) = (0, 0);
     for entry in std::fs::read_dir(examples_dir()).expect("config-examples/ exists") {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("toml") {
             continue;
         }
-        if let Err(error) = Config::load(&path) {
-            panic!("{} does not validate: {error}", path.display());
+        if is_allocations_file(&path) {
+            // Allocations examples use the routes of the routes example.
+            if let Err(error) = allocations::reload(&path, &routes.route_names()) {
+                panic!("{} does not validate: {error}", path.display());
+            }
+            allocation_files += 1;
+        } else {
+            if let Err(error) = Config::load(&path) {
+                panic!("{} does not validate: {error}", path.display());
+            }
+            configs += 1;
         }
-        checked += 1;
     }
-    assert!(checked > 0, "no *.toml in config-examples/");
+    assert!(configs >= 3, "node config examples missing");
+    assert!(allocation_files >= 1, "no allocations example");
 }
 
 #[test]
@@ -268,4 +287,299 @@ fn keygen_prints_a_usable_keypair() {
         .expect("keygen output parses as an authority keypair");
     // The public key is also what `upstream.authority_pubkey` accepts.
     Config::parse(&good_config().replace(TEST_AUTHORITY, &public)).unwrap();
+}
+
+#[test]
+fn routes_example_has_the_documented_routes() {
+    let config = Config::load(&examples_dir().join("routes.toml")).unwrap();
+    let routes = config.routes().unwrap();
+    let names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["default", "buyer-pool", "legacy-pool"]);
+    assert_eq!(config.route_names(), ["buyer-pool", "legacy-pool"]);
+
+    let default = &routes[0];
+    assert_eq!(default.protocol, RouteProtocol::Sv2);
+    assert_eq!(default.endpoints, ["127.0.0.1:34254"]);
+    assert_eq!(default.user_identity, "my-farm");
+    assert!(default.authority.is_some());
+
+    let buyer = &routes[1];
+    assert_eq!(buyer.protocol, RouteProtocol::Sv2);
+    assert_eq!(
+        buyer.endpoints,
+        ["127.0.0.1:34255", "127.0.0.1:34256", "[::1]:34255"]
+    );
+    assert_eq!(
+        buyer.authority.unwrap().to_string(),
+        TEST_AUTHORITY,
+        "the pinned key is the one written"
+    );
+    assert_eq!(buyer.password, None);
+
+    let legacy = &routes[2];
+    assert_eq!(legacy.protocol, RouteProtocol::Stratum);
+    assert_eq!(legacy.endpoints, ["127.0.0.1:3334"]);
+    assert!(legacy.authority.is_none());
+    assert_eq!(legacy.user_identity, "buyer2.worker1");
+    assert_eq!(legacy.password.as_deref(), Some("x"));
+
+    let section = config.allocations.as_ref().expect("[allocations]");
+    assert_eq!(section.policy, Policy::PurchaseOrder);
+    assert_eq!(section.reload_period(), Duration::from_secs(1));
+    // Relative to the config file's directory, not to the working directory.
+    assert_eq!(section.file, examples_dir().join("allocations.toml"));
+}
+
+#[test]
+fn allocations_example_loads_against_the_routes_example() {
+    let config = Config::load(&examples_dir().join("routes.toml")).unwrap();
+    let section = config.allocations.as_ref().unwrap();
+    let set = section.source(config.route_names()).load().unwrap();
+    let ids: Vec<&str> = set.allocations().iter().map(|a| a.id.as_str()).collect();
+    // Purchase order: positions 0 and 1, then the explicit order 100.
+    assert_eq!(ids, ["contract-1001", "contract-1002", "contract-0999"]);
+
+    let first = set.get("contract-1001").unwrap();
+    assert_eq!(first.route, "buyer-pool");
+    assert_eq!(first.amount, Amount::Hashrate(100e12));
+    assert_eq!(first.start, Some(1_795_478_400));
+    assert_eq!(first.end, Some(1_795_478_400 + 86_400));
+    let second = set.get("contract-1002").unwrap();
+    assert_eq!(second.route, "legacy-pool");
+    assert_eq!(second.amount, Amount::Fraction(0.25));
+    assert_eq!((second.start, second.end), (Some(1_795_521_600), None));
+    let third = set.get("contract-0999").unwrap();
+    assert_eq!(third.amount, Amount::Hashrate(1.5e15));
+    assert_eq!((third.start, third.order), (None, 100));
+    assert_eq!(third.end, Some(1_796_083_200));
+
+    // At noon on the 24th all three are in force and ask for 1850 TH/s of a 1000 TH/s farm:
+    // the latest purchase is cut.
+    let resolution = set.resolve(1_795_521_600, 1000e12, section.policy);
+    assert_eq!(resolution.route_target("buyer-pool"), 750e12);
+    assert_eq!(resolution.route_target("legacy-pool"), 250e12);
+    assert_eq!(resolution.default_remainder, 0.0);
+    let over = resolution.oversubscribed.unwrap();
+    assert_eq!(over.cut.len(), 1);
+    assert_eq!(over.cut[0].id, "contract-0999");
+}
+
+/// `good_config` plus `extra` (routes and allocations sections).
+fn with(extra: &str) -> String {
+    format!("{}\n{extra}\n", good_config())
+}
+
+fn sv2_route(name: &str) -> String {
+    format!(
+        "[[routes]]\nname = \"{name}\"\nurl = \"sv2+tcp://127.0.0.1:4000\"\n\
+         authority_pubkey = \"{TEST_AUTHORITY}\"\nuser_identity = \"buyer\"\n"
+    )
+}
+
+fn v1_route(name: &str) -> String {
+    format!(
+        "[[routes]]\nname = \"{name}\"\nurl = \"stratum+tcp://pool.example:3333\"\n\
+         user_identity = \"buyer.worker\"\n"
+    )
+}
+
+#[test]
+fn routes_of_both_protocols_load() {
+    let config = Config::parse(&with(&format!("{}{}", sv2_route("a"), v1_route("b")))).unwrap();
+    let routes = config.routes().unwrap();
+    assert_eq!(routes.len(), 3);
+    assert_eq!(routes[2].endpoints, ["pool.example:3333"]);
+    assert!(config.allocations.is_none());
+}
+
+#[test]
+fn bad_route_names_are_refused() {
+    assert_refused(&with(&sv2_route("default")), "routes[0].name");
+    assert_refused(&with(&sv2_route("Default")), "routes[0].name");
+    assert_refused(&with(&sv2_route("")), "routes[0].name");
+    assert_refused(&with(&sv2_route("pool a")), "routes[0].name");
+    assert_refused(&with(&sv2_route(&"x".repeat(65))), "routes[0].name");
+    let twice = format!("{}{}", sv2_route("a"), v1_route("a"));
+    assert_refused(&with(&twice), "routes[1].name");
+}
+
+#[test]
+fn bad_route_urls_are_refused_naming_index_and_route() {
+    for (url, reason) in [
+        ("http://127.0.0.1:4000", "unknown scheme `http`"),
+        ("127.0.0.1:4000", "expected sv2+tcp://"),
+        ("sv2+tcp://127.0.0.1", "host:port"),
+        ("sv2+tcp://127.0.0.1:0", "port"),
+        ("sv2+tcp://127.0.0.1:4000/path", "nothing may follow"),
+        ("sv2+tcp://::1:4000", "IPv6"),
+    ] {
+        let text = with(&sv2_route("pool-b")).replace("sv2+tcp://127.0.0.1:4000", url);
+        let error = Config::parse(&text).unwrap_err().to_string();
+        assert!(error.contains("routes[0].url"), "{url}: {error}");
+        assert!(error.contains("route `pool-b`"), "{url}: {error}");
+        assert!(error.contains(reason), "{url}: {error}");
+    }
+}
+
+#[test]
+fn credentials_in_a_url_are_refused_without_echoing_them() {
+    let text = with(&v1_route("b")).replace("pool.example:3333", "user:hunter2@pool.example:3333");
+    let error = Config::parse(&text).unwrap_err().to_string();
+    assert!(error.contains("routes[0].url"), "{error}");
+    assert!(error.contains("user_identity"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[test]
+fn authority_key_is_required_for_sv2_and_refused_for_v1() {
+    let without_key = with(&sv2_route("a")).replace(
+        &format!("authority_pubkey = \"{TEST_AUTHORITY}\"\nuser_identity = \"buyer\""),
+        "user_identity = \"buyer\"",
+    );
+    assert_refused(&without_key, "routes[0].authority_pubkey");
+    let bad_key = with(&sv2_route("a")).replace(
+        &format!("authority_pubkey = \"{TEST_AUTHORITY}\"\nuser_identity = \"buyer\""),
+        "authority_pubkey = \"nope\"\nuser_identity = \"buyer\"",
+    );
+    assert_refused(&bad_key, "routes[0].authority_pubkey");
+    let v1_with_key = with(&format!(
+        "{}authority_pubkey = \"{TEST_AUTHORITY}\"\n",
+        v1_route("b")
+    ));
+    assert_refused(&v1_with_key, "routes[0].authority_pubkey");
+}
+
+#[test]
+fn route_passwords_are_v1_only_and_never_printed() {
+    let v1 = with(&format!("{}password = \"hunter2\"\n", v1_route("b")));
+    let config = Config::parse(&v1).unwrap();
+    assert!(!format!("{config:?}").contains("hunter2"));
+    let routes = config.routes().unwrap();
+    assert_eq!(routes[1].password.as_deref(), Some("hunter2"));
+    assert!(!format!("{routes:?}").contains("hunter2"));
+    let sv2 = with(&format!("{}password = \"hunter2\"\n", sv2_route("a")));
+    let error = Config::parse(&sv2).unwrap_err().to_string();
+    assert!(error.contains("routes[0].password"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[test]
+fn route_backups_must_share_the_scheme_and_not_repeat() {
+    let ok = with(&format!(
+        "{}backups = [\"sv2+tcp://127.0.0.1:4001\"]\n",
+        sv2_route("a")
+    ));
+    let routes = Config::parse(&ok).unwrap().routes().unwrap();
+    assert_eq!(routes[1].endpoints, ["127.0.0.1:4000", "127.0.0.1:4001"]);
+    for backups in [
+        "[\"stratum+tcp://127.0.0.1:4001\"]",
+        "[\"sv2+tcp://127.0.0.1:4000\"]",
+        "[\"sv2+tcp://127.0.0.1:4001\", \"sv2+tcp://127.0.0.1:4001\"]",
+    ] {
+        let text = with(&format!("{}backups = {backups}\n", sv2_route("a")));
+        let field = if backups.matches("4001").count() == 2 {
+            "routes[0].backups[1]"
+        } else {
+            "routes[0].backups[0]"
+        };
+        assert_refused(&text, field);
+    }
+}
+
+#[test]
+fn route_fields_are_checked() {
+    let empty_user = with(&v1_route("b")).replace("\"buyer.worker\"", "\"\"");
+    assert_refused(&empty_user, "routes[0].user_identity");
+    let no_user = with(&v1_route("b")).replace("user_identity = \"buyer.worker\"", "");
+    assert_refused(&no_user, "user_identity");
+    let typo = with(&format!("{}passwd = \"x\"\n", v1_route("b")));
+    assert_refused(&typo, "passwd");
+}
+
+#[test]
+fn allocations_section_is_checked() {
+    let section = |body: &str| with(&format!("[allocations]\n{body}\n"));
+    let config = Config::parse(&section("file = \"a.toml\"")).unwrap();
+    let allocations = config.allocations.unwrap();
+    assert_eq!(allocations.policy, Policy::PurchaseOrder);
+    assert_eq!(allocations.reload_secs, 1);
+    let config = Config::parse(&section("file = \"a.toml\"\npolicy = \"pro-rata\"")).unwrap();
+    assert_eq!(config.allocations.unwrap().policy, Policy::ProRata);
+
+    assert_refused(
+        &section("file = \"a.toml\"\npolicy = \"prorata\""),
+        "allocations.policy",
+    );
+    assert_refused(
+        &section("file = \"a.toml\"\nreload_secs = 0"),
+        "allocations.reload_secs",
+    );
+    assert_refused(&section("file = \"\""), "allocations.file");
+    assert_refused(&section("policy = \"pro-rata\""), "file");
+    assert_refused(&section("file = \"a.toml\"\nreload = 5"), "reload");
+}
+
+#[test]
+fn a_relative_allocations_file_is_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(&path, with("[allocations]\nfile = \"sub/a.toml\"")).unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(
+        config.allocations.unwrap().file,
+        dir.path().join("sub/a.toml")
+    );
+    // An absolute path is kept as written.
+    let absolute = dir.path().join("elsewhere.toml");
+    let text = with(&format!("[allocations]\nfile = {:?}", absolute));
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(
+        Config::load(&path).unwrap().allocations.unwrap().file,
+        absolute
+    );
+}
+
+#[test]
+fn check_config_checks_the_allocations_file_too() {
+    let output = hashrouter()
+        .arg("check-config")
+        .arg("--config")
+        .arg(examples_dir().join("routes.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("3 allocations, ok"), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        with(&format!(
+            "{}[allocations]\nfile = \"allocations.toml\"",
+            sv2_route("pool-a")
+        )),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("allocations.toml"),
+        "[[allocation]]\nid = \"buyer-x\"\nroute = \"pool-x\"\nhashrate = \"1 TH/s\"\n",
+    )
+    .unwrap();
+    let output = hashrouter()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "bad allocations accepted");
+    assert!(
+        stderr.contains("allocation `buyer-x`") && stderr.contains("unknown route `pool-x`"),
+        "stderr does not name the entry: {stderr}"
+    );
 }

@@ -1,0 +1,16 @@
+//! Hashrate allocations: what a buyer bought, and how the farm's hashrate is divided.
+//!
+//! Every allocation source (the static `allocations.toml`, later the EVM chain) produces the
+//! same [`Allocation`] model; [`resolve`] turns the allocations active at a moment, the farm's
+//! measured hashrate and an over-subscription [`Policy`] into a target rate per route, the
+//! default route taking the remainder. Nothing here does I/O or reads a clock.
+
+mod allocation;
+mod hashrate;
+mod policy;
+mod resolution;
+
+pub use allocation::{Allocation, Amount, DEFAULT_ROUTE};
+pub use hashrate::{Hashrate, HashrateError};
+pub use policy::{Policy, PolicyError};
+pub use resolution::{resolve, Cut, Grant, OverSubscription, Resolution};
