@@ -24,6 +24,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace --exclude interop"
 cargo test --workspace --exclude interop
 
+step "split acceptance on the 1000-device day (scripts/check-split.sh, release build)"
+scripts/check-split.sh
+
 # Tests against real peers, one script each, each installing its peers into a cache folder
 # outside the repository (the first run builds them; later runs reuse them).
 step "interop with SRI's binaries (scripts/interop.sh)"

@@ -14,4 +14,5 @@ pub mod core;
 pub mod demo;
 pub mod net;
 pub mod node;
+pub mod simulate;
 pub mod store;

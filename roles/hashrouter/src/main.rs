@@ -33,6 +33,12 @@ enum Command {
     },
     /// Generate an SV2 authority keypair (base58check, the format SRI's configs take).
     Keygen,
+    /// Split a simulated farm between routes in simulated time and report how close each route
+    /// came to its allocations (scenarios in test-vectors/split/).
+    Simulate {
+        #[arg(long)]
+        scenario: PathBuf,
+    },
     /// Run the node with a simulated pool and miners on 127.0.0.1 and print how work flowed.
     Demo {
         /// Seconds to run.
@@ -96,6 +102,12 @@ async fn main() -> anyhow::Result<()> {
                 println!("{file}: {} allocations, ok", set.len());
             }
             println!("{}: ok", path.display());
+        }
+        Command::Simulate { scenario } => {
+            let report = hashrouter::simulate::run_file(&scenario)
+                .with_context(|| format!("invalid scenario {}", scenario.display()))?;
+            print!("{}", report.table);
+            println!("{}", report.summary_line());
         }
         Command::Keygen => {
             let keys = sv2_conn::keys::generate();
