@@ -2,7 +2,8 @@
 # The project's test command (see README.md): formatting, lints, every test of the workspace, then
 # the interop tests against SRI's real binaries. Needs only the Rust toolchain: rustfmt and clippy
 # are added through rustup if missing, and scripts/interop.sh installs the SRI binaries (and the
-# capnproto package they build with) into ~/.cache/hashrouter-peers on first use.
+# capnproto package they build with) into ~/.cache/hashrouter-peers and npm stratum-pool-sha256
+# (with node and npm from apt if missing) into ~/.cache/hashrouter-npm on first use.
 # Respects CARGO_TARGET_DIR if set. Tests bind to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,7 +30,7 @@ scripts/check-split.sh
 
 # Tests against real peers, one script each, each installing its peers into a cache folder
 # outside the repository (the first run builds them; later runs reuse them).
-step "interop with SRI's binaries (scripts/interop.sh)"
+step "interop with SRI's binaries and a real V1 pool (scripts/interop.sh)"
 scripts/interop.sh
 
 printf '\ntest.sh: all checks passed (fmt, clippy, tests, interop)\n'

@@ -1,5 +1,6 @@
 //! Simulated peers for tests, demos and benchmarks.
 
+pub mod bitcoind_rpc;
 pub mod chain;
 mod grind;
 pub mod miner_handle;
@@ -8,3 +9,4 @@ pub mod server;
 pub mod sv2_miner;
 pub mod template_provider;
 pub mod v1_miner;
+pub mod v1_pool;

@@ -23,6 +23,10 @@ enum Command {
     Sv2Miner(minesim::sv2_miner::Sv2MinerArgs),
     /// An SV2 template provider (Template Distribution Protocol over Noise) on a synthetic chain.
     TemplateProvider(minesim::template_provider::TemplateProviderArgs),
+    /// A bitcoind JSON-RPC stand-in (block templates, submitblock) on a synthetic chain.
+    BitcoindRpc(minesim::bitcoind_rpc::BitcoindRpcArgs),
+    /// A Stratum V1 pool with a synthetic chain.
+    V1Pool(minesim::v1_pool::V1PoolArgs),
     /// An SV2 pool over Noise with a synthetic chain.
     Pool {
         #[arg(long, default_value = "127.0.0.1:34254")]
@@ -63,6 +67,8 @@ async fn main() -> anyhow::Result<()> {
         Command::V1Miner(args) => minesim::v1_miner::run_cli(args).await?,
         Command::Sv2Miner(args) => minesim::sv2_miner::run_cli(args).await?,
         Command::TemplateProvider(args) => minesim::template_provider::run_cli(args).await?,
+        Command::V1Pool(args) => minesim::v1_pool::run_cli(args).await?,
+        Command::BitcoindRpc(args) => minesim::bitcoind_rpc::run_cli(args).await?,
         Command::Pool {
             listen,
             pubkey,

@@ -1,6 +1,6 @@
-//! The listening side the simulated SV2 servers (pool, template provider) share: an accept loop
-//! that runs each connection as a task next to periodic chain events, and the handle that stops
-//! it all.
+//! The listening side the simulated servers (SV2 and V1 pools, template provider, bitcoind
+//! shim) share: an accept loop that runs each connection as a task next to periodic chain
+//! events, and the handle that stops it all.
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
-//! Support for tests that run real peers (SRI's binaries) as subprocesses next to hashrouter and
-//! minesim: installing the binaries ([`peers`]), running one with its config and logs in a
+//! Support for tests that run real peers (SRI's binaries, an npm V1 pool) as subprocesses next
+//! to hashrouter and minesim: installing them ([`peers`]), running one with its config and logs in a
 //! temporary folder ([`process`]), and loopback ports ([`net`]).
 //!
 //! Test support: failures to install or start a peer panic with the reason, so the test fails
@@ -11,5 +11,5 @@ pub mod peers;
 pub mod process;
 
 pub use net::{free_addr, free_port, wait_for_port, wait_until};
-pub use peers::bin;
+pub use peers::{bin, npm_package_dir};
 pub use process::PeerProcess;

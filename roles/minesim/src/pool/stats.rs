@@ -4,14 +4,16 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// What the pool has seen from one `user_identity` (the string in the channel open message).
+/// What a pool has seen from one user: the SV2 pool's `user_identity` (the string in the
+/// channel open message) or the V1 pool's worker name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserStats {
     pub accepted_shares: u64,
     /// Sum over accepted shares of the difficulty (`work::Target::difficulty`) of the target
     /// each share was validated against: the channel target when its job was sent.
     pub accepted_work: f64,
-    /// Rejected shares by SV2 error code (`difficulty-too-low`, `duplicate-share`, ...).
+    /// Rejected shares by SV2 error code (`difficulty-too-low`, `duplicate-share`, ...) or, in
+    /// the V1 pool, by [`RejectReason::name`](crate::v1_pool::RejectReason::name).
     pub rejected: HashMap<String, u64>,
     pub blocks_found: u64,
 }
