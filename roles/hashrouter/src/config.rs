@@ -5,9 +5,11 @@
 
 mod allocations;
 mod routes;
+mod split;
 
 pub use allocations::AllocationsConfig;
 pub use routes::{Route, RouteConfig, RouteProtocol, RouteUrl};
+pub use split::SplitConfig;
 
 use std::path::Path;
 use std::time::Duration;
@@ -56,6 +58,9 @@ pub struct Config {
     /// The static allocations file; absent = all hashrate goes to the default route.
     #[serde(default)]
     pub allocations: Option<AllocationsConfig>,
+    /// How the scheduler divides devices between routes.
+    #[serde(default)]
+    pub split: SplitConfig,
 }
 
 /// The Stratum V1 listener for legacy devices.
@@ -271,6 +276,7 @@ impl Config {
 
     /// Checks every value a parse cannot: ranges, addresses, keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.split.validate()?;
         self.sv1
             .listen
             .parse::<std::net::SocketAddr>()

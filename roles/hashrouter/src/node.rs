@@ -9,9 +9,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
+use crate::allocations::AllocationSet;
 use crate::config::Config;
+use crate::config::RouteProtocol;
 use crate::core::{
-    Action, ConnectionId, Core, CoreConfig, DeviceId, DeviceRequest, Line, NodeSnapshot,
+    Action, ConnectionId, Core, CoreConfig, DeviceId, DeviceRequest, Line, NodeSnapshot, RouteId,
     Sv2Message, Sv2Request, UpstreamEvent, UpstreamShare, VardiffConfig,
 };
 use crate::net::sv2_downstream::DownstreamSettings;
@@ -44,7 +46,10 @@ pub enum CoreInput {
     Sv2Gone {
         connection: ConnectionId,
     },
-    Upstream(UpstreamEvent),
+    /// Something the upstream of a route said (or its loss).
+    Upstream(RouteId, UpstreamEvent),
+    /// New allocations (a reloaded file).
+    Allocations(AllocationSet),
     Snapshot(oneshot::Sender<NodeSnapshot>),
 }
 
@@ -89,6 +94,12 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("route `{0}`: stratum+tcp:// (Stratum V1) pools are not supported by this build yet; use an sv2+tcp:// route")]
+    StratumRoute(String),
+    #[error("{0} routes configured; at most 255 are supported")]
+    TooManyRoutes(usize),
+    #[error("allocations file: {0}")]
+    Allocations(#[from] crate::allocations::AllocationError),
 }
 
 /// A started node. Dropping it does not stop it; call [`NodeHandle::shutdown`].
@@ -129,6 +140,13 @@ impl NodeHandle {
 
 /// Starts a node from a validated config.
 pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
+    let routes = config.routes()?;
+    if routes.len() > 255 {
+        return Err(NodeError::TooManyRoutes(routes.len()));
+    }
+    if let Some(route) = routes.iter().find(|r| r.protocol == RouteProtocol::Stratum) {
+        return Err(NodeError::StratumRoute(route.name.clone()));
+    }
     let core_config = CoreConfig {
         sv1_extranonce2_size: config.sv1.extranonce2_size as usize,
         sv2_max_extranonce_size: config
@@ -146,16 +164,37 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
         },
         keepalive: (config.jobs.keepalive_secs > 0)
             .then(|| Duration::from_secs(config.jobs.keepalive_secs)),
+        routes: routes.iter().map(|r| r.name.clone()).collect(),
+        scheduler: config.split.scheduler(),
+        policy: config
+            .allocations
+            .as_ref()
+            .map(|a| a.policy)
+            .unwrap_or_default(),
     };
-    let upstream_settings = UpstreamSettings {
-        address: config.upstream.address.clone(),
-        authority: config.upstream.authority_key()?,
-        user_identity: config.upstream.user_identity.clone(),
-        require_version_rolling: config.upstream.require_version_rolling,
-        extranonce_size: core_config.upstream_extranonce_size() as u16,
-        connect_timeout: config.upstream.connect_timeout(),
-        reconnect_min: Duration::from_millis(config.upstream.reconnect_min_ms),
-        reconnect_max: Duration::from_secs(config.upstream.reconnect_max_secs),
+    let upstream_settings: Vec<UpstreamSettings> = routes
+        .iter()
+        .filter_map(|route| {
+            Some(UpstreamSettings {
+                route: route.name.clone(),
+                endpoints: route.endpoints.clone(),
+                authority: route.authority?,
+                user_identity: route.user_identity.clone(),
+                require_version_rolling: config.upstream.require_version_rolling,
+                extranonce_size: core_config.upstream_extranonce_size() as u16,
+                connect_timeout: config.upstream.connect_timeout(),
+                reconnect_min: Duration::from_millis(config.upstream.reconnect_min_ms),
+                reconnect_max: Duration::from_secs(config.upstream.reconnect_max_secs),
+            })
+        })
+        .collect();
+    let allocations = match &config.allocations {
+        Some(allocations) => {
+            let mut source = allocations.source(config.route_names());
+            let set = source.load()?;
+            Some((source, set, allocations.reload_period()))
+        }
+        None => None,
     };
 
     let (sv1_listener, sv1_addr) = bind("sv1.listen", &config.sv1.listen).await?;
@@ -174,18 +213,45 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
     };
 
     let (inbox_tx, inbox_rx) = async_channel::bounded(CORE_QUEUE);
-    let (upstream_tx, upstream_rx) = mpsc::channel(UPSTREAM_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
-    let core = Core::new(core_config);
-    let mut tasks = vec![
-        tokio::spawn(run_core(core, inbox_rx, upstream_tx, shutdown_rx.clone())),
-        tokio::spawn(sv2_upstream::run(
-            upstream_settings,
-            upstream_rx,
+    let mut core = Core::new(core_config, Instant::now());
+    let mut upstreams = Vec::new();
+    let mut tasks = Vec::new();
+    for (index, settings) in upstream_settings.into_iter().enumerate() {
+        let (commands_tx, commands_rx) = mpsc::channel(UPSTREAM_QUEUE);
+        upstreams.push(commands_tx);
+        tasks.push(tokio::spawn(sv2_upstream::run(
+            RouteId(index as u16),
+            settings,
+            commands_rx,
             inbox_tx.clone(),
             shutdown_rx.clone(),
-        )),
+        )));
+    }
+    if let Some((source, set, period)) = allocations {
+        core.set_allocations(set);
+        let (sets_tx, sets_rx) = async_channel::bounded(4);
+        tasks.push(crate::allocations::spawn_watcher(source, period, sets_tx));
+        let inbox = inbox_tx.clone();
+        let mut shutdown = shutdown_rx.clone();
+        // Ends at shutdown; dropping the receiver then stops the watcher at its next poll.
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    set = sets_rx.recv() => {
+                        let Ok(set) = set else { break };
+                        if inbox.send(CoreInput::Allocations(set)).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ = shutdown.changed() => break,
+                }
+            }
+        }));
+    }
+    tasks.extend([
+        tokio::spawn(run_core(core, inbox_rx, upstreams, shutdown_rx.clone())),
         tokio::spawn(listener::run(sv1_listener, shutdown_rx.clone(), {
             let (inbox, shutdown) = (inbox_tx.clone(), shutdown_rx.clone());
             let max_line_bytes = config.sv1.max_line_bytes;
@@ -194,7 +260,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
                     .instrument(info_span!("sv1", %peer))
             }
         })),
-    ];
+    ]);
     let sv2_addr = sv2.as_ref().map(|(_, addr, _)| *addr);
     if let Some((sv2_listener, _, settings)) = sv2 {
         let (inbox, shutdown) = (inbox_tx.clone(), shutdown_rx.clone());
@@ -241,7 +307,7 @@ struct Outboxes {
 async fn run_core(
     mut core: Core,
     inbox: async_channel::Receiver<CoreInput>,
-    upstream: mpsc::Sender<UpstreamCommand>,
+    upstreams: Vec<mpsc::Sender<UpstreamCommand>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut outboxes = Outboxes::default();
@@ -253,15 +319,22 @@ async fn run_core(
                 let Ok(input) = input else { break };
                 apply(&mut core, &mut outboxes, input);
             }
-            _ = tick.tick() => core.tick(Instant::now()),
+            _ = tick.tick() => core.tick(Instant::now(), unix_now()),
             _ = shutdown.changed() => break,
         }
-        carry_out_actions(&mut core, &mut outboxes, &upstream);
+        carry_out_actions(&mut core, &mut outboxes, &upstreams);
     }
     for outbox in outboxes.sv1.values() {
         let _ = outbox.try_send(DeviceOutput::Close("node shutting down".into()));
     }
     // SV2 connection tasks see the shutdown themselves and send Reconnect first.
+}
+
+/// Seconds since the unix epoch (0 if the clock is before it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn apply(core: &mut Core, outboxes: &mut Outboxes, input: CoreInput) {
@@ -298,7 +371,8 @@ fn apply(core: &mut Core, outboxes: &mut Outboxes, input: CoreInput) {
             outboxes.sv2.remove(&connection);
             core.sv2_disconnected(connection);
         }
-        CoreInput::Upstream(event) => core.handle_upstream(event, now),
+        CoreInput::Upstream(route, event) => core.handle_upstream(route, event, now),
+        CoreInput::Allocations(set) => core.set_allocations(set),
         CoreInput::Snapshot(reply) => {
             let _ = reply.send(core.snapshot(now));
         }
@@ -308,7 +382,7 @@ fn apply(core: &mut Core, outboxes: &mut Outboxes, input: CoreInput) {
 fn carry_out_actions(
     core: &mut Core,
     outboxes: &mut Outboxes,
-    upstream: &mpsc::Sender<UpstreamCommand>,
+    upstreams: &[mpsc::Sender<UpstreamCommand>],
 ) {
     while let Some(action) = core.poll_action() {
         match action {
@@ -341,14 +415,21 @@ fn carry_out_actions(
                     let _ = outbox.try_send(Sv2Output::Close(reason));
                 }
             }
-            Action::SubmitUpstream(share) => {
+            Action::SubmitUpstream { route, share } => {
+                let Some(upstream) = upstreams.get(route.0 as usize) else {
+                    continue;
+                };
                 if upstream.try_send(UpstreamCommand::Submit(share)).is_err() {
-                    warn!("upstream queue full; share not forwarded");
+                    warn!(route = route.0, "upstream queue full; share not forwarded");
                 }
             }
-            Action::CloseUpstream { reason } => {
-                let _ = upstream.try_send(UpstreamCommand::Close(reason));
+            Action::CloseUpstream { route, reason } => {
+                if let Some(upstream) = upstreams.get(route.0 as usize) {
+                    let _ = upstream.try_send(UpstreamCommand::Close(reason));
+                }
             }
+            // The accounting store is not wired into the node yet.
+            Action::Account { .. } => {}
         }
     }
 }

@@ -150,6 +150,8 @@ pub struct PendingAcks {
 pub struct Device {
     pub id: DeviceId,
     pub kind: DeviceKind,
+    /// The route the device mines for now (the scheduler moves it).
+    pub route: super::RouteId,
     pub connected_at: Instant,
     /// The fixed start of the device's extranonce: its id, then zero padding up to the
     /// node's per-device extranonce size minus what the device rolls.
@@ -191,6 +193,7 @@ impl Device {
         Device {
             id,
             kind,
+            route: super::RouteId::DEFAULT,
             connected_at: now,
             extranonce_prefix,
             rollable_extranonce_size: rollable,

@@ -8,15 +8,16 @@ use std::time::Instant;
 
 use work::{coinbase_txid, merkle_root};
 
-use super::{lines, Action, Core, DeviceId, DeviceJob, DeviceKind, Line, Sv2Message};
+use super::{lines, Action, Core, DeviceId, DeviceJob, DeviceKind, Line, RouteId, Sv2Message};
 
 impl Core {
-    /// A new job for every ready device; `clean` when it starts a new chain tip.
-    pub(super) fn broadcast_job(&mut self, job: &Arc<DeviceJob>, clean: bool) {
+    /// A new job of `route` for every ready device mining for it; `clean` when it starts a new
+    /// chain tip.
+    pub(super) fn broadcast_job(&mut self, route: RouteId, job: &Arc<DeviceJob>, clean: bool) {
         let line = lines::notify(job, clean);
         let mut sv1 = Vec::new();
         for d in self.devices.values_mut() {
-            if d.kind == DeviceKind::Sv1 && d.is_ready() {
+            if d.kind == DeviceKind::Sv1 && d.route == route && d.is_ready() {
                 d.last_job_sent = Some(job.id);
                 sv1.push(d.id);
             }
@@ -29,26 +30,37 @@ impl Core {
         }
         let connections: Vec<_> = self.connections.keys().copied().collect();
         for connection in connections {
-            self.broadcast_job_on_connection(connection, job, clean);
+            self.broadcast_job_on_connection(connection, route, job, clean);
         }
     }
 
     fn broadcast_job_on_connection(
         &mut self,
         connection: super::ConnectionId,
+        route: RouteId,
         job: &Arc<DeviceJob>,
         clean: bool,
     ) {
         let Some(conn) = self.connections.get(&connection) else {
             return;
         };
-        let group = (!conn.requires_standard_jobs()).then(|| conn.group_channel_id());
         let channels: Vec<DeviceId> = conn.channels.iter().copied().collect();
+        // One group-addressed job serves the connection's standard channels only while they
+        // all mine for the same route.
+        let one_route = channels.iter().all(|c| {
+            self.devices.get(c).is_none_or(|d| {
+                d.route == route || !matches!(d.kind, DeviceKind::Sv2Standard { .. })
+            })
+        });
+        let group = (!conn.requires_standard_jobs() && one_route).then(|| conn.group_channel_id());
         let mut group_has_members = false;
         for device in channels {
             let Some(d) = self.devices.get_mut(&device) else {
                 continue;
             };
+            if d.route != route {
+                continue;
+            }
             d.last_job_sent = Some(job.id);
             match (d.kind, group) {
                 (DeviceKind::Sv2Standard { .. }, Some(_)) => group_has_members = true,
@@ -108,8 +120,9 @@ impl Core {
                     target: d.target,
                 };
                 let mining_current = d.last_job_sent;
+                let route = d.route;
                 self.send_sv2(connection, message);
-                if let Some(job) = self.jobs.current().cloned() {
+                if let Some(job) = self.route(route).jobs.current().cloned() {
                     if mining_current == Some(job.id) {
                         self.refresh_sv2_job(device, &job, now);
                     }

@@ -67,6 +67,16 @@ pub struct DeviceJob {
     pub clean: bool,
 }
 
+/// Bits of a job id below the route number: a job id says which route's book it is in, so a
+/// share is checked against the right pool's job even right after its device moved.
+const SEQUENCE_BITS: u32 = 24;
+const SEQUENCE_MASK: u32 = (1 << SEQUENCE_BITS) - 1;
+
+/// The route (index) whose job book issued `job_id`.
+pub fn route_of_job(job_id: u32) -> u16 {
+    (job_id >> SEQUENCE_BITS) as u16
+}
+
 /// Why a share's job could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobLookupError {
@@ -81,6 +91,8 @@ const MAX_JOBS: usize = 256;
 /// All device jobs the node knows, and the upstream jobs waiting to become device jobs.
 #[derive(Debug, Default)]
 pub struct JobBook {
+    /// The route number in the top bits of every id this book issues.
+    prefix: u32,
     next_id: u32,
     jobs: HashMap<u32, Arc<DeviceJob>>,
     stale_before: u32,
@@ -90,9 +102,13 @@ pub struct JobBook {
 }
 
 impl JobBook {
-    pub fn new() -> Self {
+    /// The job book of route `route` (at most 255 routes).
+    pub fn new(route: u8) -> Self {
+        let prefix = (route as u32) << SEQUENCE_BITS;
         JobBook {
-            next_id: 1,
+            prefix,
+            next_id: prefix | 1,
+            stale_before: prefix,
             ..Default::default()
         }
     }
@@ -106,7 +122,12 @@ impl JobBook {
         match self.jobs.get(&id) {
             Some(job) if id >= self.stale_before => Ok(job),
             Some(_) => Err(JobLookupError::Stale),
-            None if id < self.next_id && id != 0 => Err(JobLookupError::Stale),
+            None if id & !SEQUENCE_MASK == self.prefix
+                && id < self.next_id
+                && id & SEQUENCE_MASK != 0 =>
+            {
+                Err(JobLookupError::Stale)
+            }
             None => Err(JobLookupError::Unknown),
         }
     }
@@ -260,12 +281,16 @@ impl JobBook {
 
     fn insert(&mut self, mut job: DeviceJob) -> Arc<DeviceJob> {
         job.id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let sequence = (self.next_id.wrapping_add(1) & SEQUENCE_MASK).max(1);
+        self.next_id = self.prefix | sequence;
         let job = Arc::new(job);
         self.jobs.insert(job.id, job.clone());
         if self.jobs.len() > MAX_JOBS {
             // Forgotten ids below `next_id` still read as stale in `get`.
-            let keep_from = self.next_id.saturating_sub(MAX_JOBS as u32);
+            let keep_from = self
+                .next_id
+                .saturating_sub(MAX_JOBS as u32)
+                .max(self.prefix);
             self.jobs.retain(|id, _| *id >= keep_from);
         }
         self.current = Some(job.clone());

@@ -9,10 +9,13 @@
 //! book, share validation, vardiff and the upstream channel; only the way jobs and answers are
 //! phrased differs (`sv1_session`, `sv2_session`, `fanout`).
 
+mod accounting;
 mod device;
 mod fanout;
 mod jobs;
 pub mod lines;
+mod route;
+mod routing;
 pub mod scheduler;
 mod share;
 mod snapshot;
@@ -39,17 +42,20 @@ pub use device::{
 };
 pub use jobs::{DeviceJob, PrevHash, UpstreamJob};
 pub use lines::Line;
+pub use scheduler::{RouteId, SchedulerConfig};
 pub use share::ShareRejection;
-pub use snapshot::{DeviceSnapshot, NodeSnapshot, UpstreamSnapshot};
+pub use snapshot::{DeviceSnapshot, NodeSnapshot, RouteSnapshot, UpstreamSnapshot};
 pub use sv2_messages::{setup_flags, Sv2Message, Sv2Request, Sv2Submit, SV2_VERSION};
 pub use upstream::{UpstreamCounters, UpstreamEvent, UpstreamShare};
 pub use vardiff::VardiffConfig;
 
+use accounting::Accounting;
 use device::Device;
-use jobs::{JobBook, JobLookupError};
-use share::{credited_target, hash_share, DeviceShare, SeenShares};
+use jobs::{route_of_job, JobLookupError};
+use route::Route;
+use scheduler::Scheduler;
+use share::{credited_target, hash_share, DeviceShare};
 use sv2_session::Sv2Connection;
-use upstream::UpstreamChannel;
 
 /// The BIP320 bits devices may roll.
 pub const VERSION_ROLLING_MASK: u32 = 0x1fff_e000;
@@ -71,6 +77,11 @@ pub struct CoreConfig {
     pub vardiff: VardiffConfig,
     /// Re-send the current job after this long without a new one.
     pub keepalive: Option<Duration>,
+    /// Route names, `default` (the seller's pool) first; at most 255.
+    pub routes: Vec<String>,
+    pub scheduler: SchedulerConfig,
+    /// How over-subscribed allocations are cut.
+    pub policy: contracts::Policy,
 }
 
 impl CoreConfig {
@@ -90,10 +101,7 @@ impl CoreConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Send a line to an SV1 device.
-    ToSv1 {
-        device: DeviceId,
-        line: Line,
-    },
+    ToSv1 { device: DeviceId, line: Line },
     /// Send a message on a downstream SV2 connection.
     ToSv2 {
         connection: ConnectionId,
@@ -104,10 +112,17 @@ pub enum Action {
         connection: ConnectionId,
         reason: String,
     },
-    SubmitUpstream(UpstreamShare),
-    /// The upstream channel cannot be used (e.g. too little extranonce space); drop it.
-    CloseUpstream {
-        reason: String,
+    /// Send a share on a route's upstream channel.
+    SubmitUpstream {
+        route: RouteId,
+        share: UpstreamShare,
+    },
+    /// A route's upstream channel cannot be used (e.g. too little extranonce space); drop it.
+    CloseUpstream { route: RouteId, reason: String },
+    /// A minute of accounting and the owed work to persist (DESIGN.md §7).
+    Account {
+        deltas: Vec<crate::store::AccountingDelta>,
+        owed: Vec<crate::store::OwedState>,
     },
 }
 
@@ -119,14 +134,11 @@ pub struct Core {
     next_device_id: u32,
     connections: HashMap<ConnectionId, Sv2Connection>,
     next_connection_id: u32,
-    jobs: JobBook,
-    upstream: Option<UpstreamChannel>,
-    /// Incremented per upstream channel; jobs of older epochs cannot be forwarded.
-    epoch: u64,
-    counters: UpstreamCounters,
-    /// Why the upstream is down, if it is.
-    upstream_error: Option<String>,
-    seen: SeenShares,
+    /// Indexed by [`RouteId`]; route 0 is the default route.
+    routes: Vec<Route>,
+    scheduler: Scheduler,
+    allocations: crate::allocations::AllocationSet,
+    accounting: Accounting,
     actions: VecDeque<Action>,
 }
 
@@ -153,21 +165,42 @@ struct AcceptedShare {
 }
 
 impl Core {
-    pub fn new(config: CoreConfig) -> Self {
+    /// A core for `config.routes` (the default route is added if the list is empty; names
+    /// beyond the 255th are ignored: job ids carry the route in one byte).
+    pub fn new(config: CoreConfig, now: Instant) -> Self {
+        let mut names = config.routes.clone();
+        if names.is_empty() {
+            names.push(contracts::DEFAULT_ROUTE.to_string());
+        }
+        names.truncate(255);
+        let routes: Vec<Route> = names
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| Route::new(i as u8, name))
+            .collect();
+        let mut scheduler = Scheduler::new(config.scheduler.clone(), routes.len(), now);
+        // No route has work until its channel opens and brings a job.
+        for i in 1..routes.len() {
+            scheduler.set_available(RouteId(i as u16), false, now);
+        }
+        let accounting = Accounting::new(routes.len(), now);
         Core {
             config,
             devices: HashMap::new(),
             next_device_id: 1,
             connections: HashMap::new(),
             next_connection_id: 1,
-            jobs: JobBook::new(),
-            upstream: None,
-            epoch: 0,
-            counters: UpstreamCounters::default(),
-            upstream_error: None,
-            seen: SeenShares::default(),
+            routes,
+            scheduler,
+            allocations: Default::default(),
+            accounting,
             actions: VecDeque::new(),
         }
+    }
+
+    /// The state of route `route` (route 0, the default, always exists).
+    fn route(&self, route: RouteId) -> &Route {
+        self.routes.get(route.0 as usize).unwrap_or(&self.routes[0])
     }
 
     pub fn config(&self) -> &CoreConfig {
@@ -205,7 +238,29 @@ impl Core {
             now,
         );
         self.devices.insert(id, device);
+        self.scheduler.add_device(id, now);
         id
+    }
+
+    /// The job `device` should be mining now: its route's current one.
+    fn current_job_for(&self, device: DeviceId) -> Option<std::sync::Arc<DeviceJob>> {
+        let route = self.devices.get(&device)?.route;
+        self.route(route).jobs.current().cloned()
+    }
+
+    /// The id the next job of `device`'s route will get (difficulty changes apply from it).
+    fn next_job_for(&self, device: DeviceId) -> u32 {
+        let route = self
+            .devices
+            .get(&device)
+            .map_or(RouteId::DEFAULT, |d| d.route);
+        self.route(route).jobs.next_job_id()
+    }
+
+    /// Forgets a device everywhere.
+    fn remove_device(&mut self, device: DeviceId) {
+        self.devices.remove(&device);
+        self.scheduler.remove_device(device);
     }
 
     /// Validates a share of `device`, credits it, runs vardiff and forwards it if it meets the
@@ -227,8 +282,13 @@ impl Core {
             .devices
             .get_mut(&device)
             .ok_or(ShareRejection::NotSubscribed)?;
+        let route_index = route_of_job(job_id) as usize;
         let result = (|| {
-            let job = self.jobs.get(job_id).map_err(|e| match e {
+            let route = self
+                .routes
+                .get_mut(route_index)
+                .ok_or(ShareRejection::UnknownJob)?;
+            let job = route.jobs.get(job_id).map_err(|e| match e {
                 JobLookupError::Unknown => ShareRejection::UnknownJob,
                 JobLookupError::Stale => ShareRejection::StaleJob,
             })?;
@@ -243,7 +303,7 @@ impl Core {
             let valid = hash_share(job, &share, d.version_mask, d.rollable_extranonce_size, now)?;
             let credited = credited_target(&valid.hash, job.id, d.target, d.previous_target)
                 .ok_or(ShareRejection::LowDifficulty)?;
-            if !self.seen.insert(&valid.hash) {
+            if !route.seen.insert(&valid.hash) {
                 return Err(ShareRejection::Duplicate);
             }
             Ok((job.clone(), valid, credited))
@@ -254,6 +314,7 @@ impl Core {
                 d.counters.rejected += 1;
                 if rejection == ShareRejection::StaleJob {
                     d.counters.stale += 1;
+                    self.accounting.on_stale(RouteId(route_index as u16));
                 }
                 debug!(%device, reason = rejection.as_str(), "share rejected");
                 return Err(rejection);
@@ -262,31 +323,53 @@ impl Core {
         let difficulty = credited.difficulty();
         d.counters.accepted += 1;
         d.counters.accepted_work += difficulty;
-        let next_job = self.jobs.next_job_id();
+        let device_route = d.route;
+        let next_job = self.route(device_route).jobs.next_job_id();
+        let d = self
+            .devices
+            .get_mut(&device)
+            .ok_or(ShareRejection::NotSubscribed)?;
         let new_difficulty = d
             .vardiff
             .on_share(&self.config.vardiff, now)
             .map(|difficulty| d.set_difficulty(difficulty, next_job));
-        self.forward_if_upstream_target_met(device, &job, &valid, rolled_extranonce, nonce, ntime);
+        let route = RouteId(route_index as u16);
+        let work = work::work_of_difficulty(difficulty);
+        self.scheduler.on_share(device, route, work, now);
+        self.accounting.on_seen(route, work);
+        self.forward_if_upstream_target_met(
+            device,
+            route,
+            &job,
+            &valid,
+            rolled_extranonce,
+            nonce,
+            ntime,
+        );
         Ok(AcceptedShare {
             difficulty,
             new_difficulty,
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn forward_if_upstream_target_met(
         &mut self,
         device: DeviceId,
+        route: RouteId,
         job: &DeviceJob,
         valid: &share::ValidShare,
         rolled_extranonce: &[u8],
         nonce: u32,
         ntime: u32,
     ) {
-        if job.epoch != self.epoch {
+        let Some(r) = self.routes.get_mut(route.0 as usize) else {
+            return;
+        };
+        if job.epoch != r.epoch {
             return;
         }
-        let Some(channel) = self.upstream.as_mut() else {
+        let Some(channel) = r.channel.as_mut() else {
             return;
         };
         if !channel.target.is_met_by(&valid.hash) {
@@ -309,21 +392,25 @@ impl Core {
             version: valid.version,
             extranonce,
         };
-        self.counters.forwarded_shares += 1;
-        self.counters.forwarded_work += difficulty;
+        r.counters.forwarded_shares += 1;
+        r.counters.forwarded_work += difficulty;
         d.counters.forwarded += 1;
-        self.actions.push_back(Action::SubmitUpstream(share));
+        self.actions
+            .push_back(Action::SubmitUpstream { route, share });
     }
 
-    /// Periodic work: vardiff for silent devices, job keepalive, SV2 acknowledgements.
-    pub fn tick(&mut self, now: Instant) {
-        let next_job = self.jobs.next_job_id();
+    /// Periodic work: vardiff for silent devices, job keepalive, SV2 acknowledgements, the
+    /// split between routes, and a minute's accounting. `unix` is the wall-clock time in
+    /// seconds, for allocations' start and end and for accounting minutes.
+    pub fn tick(&mut self, now: Instant, unix: u64) {
+        let next_jobs: Vec<u32> = self.routes.iter().map(|r| r.jobs.next_job_id()).collect();
         let mut changes = Vec::new();
         for d in self.devices.values_mut() {
             if !d.is_ready() {
                 continue;
             }
             if let Some(difficulty) = d.vardiff.on_tick(&self.config.vardiff, now) {
+                let next_job = next_jobs.get(d.route.0 as usize).copied().unwrap_or(0);
                 changes.push((d.id, d.set_difficulty(difficulty, next_job)));
             }
         }
@@ -331,15 +418,20 @@ impl Core {
             self.send_difficulty(device, difficulty, now);
         }
         if let Some(idle) = self.config.keepalive {
-            if let Some(job) = self.jobs.keepalive(idle, now) {
-                self.broadcast_job(&job, false);
+            for r in 0..self.routes.len() {
+                if let Some(job) = self.routes[r].jobs.keepalive(idle, now) {
+                    self.broadcast_job(RouteId(r as u16), &job, false);
+                }
             }
         }
         self.flush_all_sv2_acks();
+        self.split(now, unix);
+        self.account(unix);
     }
 
-    fn layout(&self) -> Option<jobs::ExtranonceLayout> {
-        self.upstream
+    fn layout(&self, route: RouteId) -> Option<jobs::ExtranonceLayout> {
+        self.route(route)
+            .channel
             .as_ref()?
             .layout(self.config.upstream_extranonce_size())
     }
@@ -354,22 +446,40 @@ impl Core {
                 kind: d.kind,
                 worker: d.workers.first().cloned(),
                 user_agent: d.user_agent.clone(),
+                route: d.route,
                 difficulty: d.vardiff.difficulty(),
                 hashrate: d.hashrate(now),
                 counters: d.counters.clone(),
             })
             .collect();
         devices.sort_by_key(|d| d.id);
+        let routes: Vec<RouteSnapshot> = self
+            .routes
+            .iter()
+            .zip(self.scheduler.routes())
+            .enumerate()
+            .map(|(i, (r, account))| RouteSnapshot {
+                name: r.name.clone(),
+                upstream: UpstreamSnapshot {
+                    connected: r.channel.is_some(),
+                    channel_id: r.channel.as_ref().map(|c| c.channel_id),
+                    difficulty: r.channel.as_ref().map(|c| c.target.difficulty()),
+                    counters: r.counters.clone(),
+                    last_error: r.error.clone(),
+                },
+                target: account.target,
+                owed: account.owed,
+                delivered: account.delivered,
+                shares: account.shares,
+                devices: devices.iter().filter(|d| d.route.0 as usize == i).count(),
+            })
+            .collect();
         NodeSnapshot {
+            upstream: routes[0].upstream.clone(),
             devices,
             sv2_connections: self.connections.len(),
-            upstream: UpstreamSnapshot {
-                connected: self.upstream.is_some(),
-                channel_id: self.upstream.as_ref().map(|c| c.channel_id),
-                difficulty: self.upstream.as_ref().map(|c| c.target.difficulty()),
-                counters: self.counters.clone(),
-                last_error: self.upstream_error.clone(),
-            },
+            routes,
+            oversubscribed: self.accounting.oversubscribed().map(str::to_string),
         }
     }
 }

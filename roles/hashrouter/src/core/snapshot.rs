@@ -9,6 +9,8 @@ pub struct DeviceSnapshot {
     pub id: DeviceId,
     /// SV1 connection, or SV2 standard / extended channel (whose channel id is `id`).
     pub kind: DeviceKind,
+    /// The route it mines for.
+    pub route: super::RouteId,
     /// The SV1 worker name, or the SV2 channel's user identity.
     pub worker: Option<String>,
     pub user_agent: Option<String>,
@@ -29,11 +31,32 @@ pub struct UpstreamSnapshot {
     pub last_error: Option<String>,
 }
 
+/// One route: its upstream and its account.
+#[derive(Debug, Clone)]
+pub struct RouteSnapshot {
+    pub name: String,
+    pub upstream: UpstreamSnapshot,
+    /// Target rate (H/s) from the allocations; 0 for the default route, which takes the rest.
+    pub target: f64,
+    /// Work owed (hashes); negative when ahead.
+    pub owed: f64,
+    /// Work delivered (hashes), as the node measured it, and the shares that delivered it.
+    pub delivered: f64,
+    pub shares: u64,
+    /// Devices mining for it now.
+    pub devices: usize,
+}
+
 /// The whole node at one instant.
 #[derive(Debug, Clone)]
 pub struct NodeSnapshot {
     pub devices: Vec<DeviceSnapshot>,
     /// Downstream SV2 connections (each may carry several channels, listed in `devices`).
     pub sv2_connections: usize,
+    /// Every route, the default first.
+    pub routes: Vec<RouteSnapshot>,
+    /// The last over-subscription, if the allocations are over-subscribed now.
+    pub oversubscribed: Option<String>,
+    /// The default route's upstream (`routes[0].upstream`).
     pub upstream: UpstreamSnapshot,
 }

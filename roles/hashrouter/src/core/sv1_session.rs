@@ -19,7 +19,7 @@ impl Core {
 
     /// An SV1 device's connection ended.
     pub fn device_disconnected(&mut self, device: DeviceId) {
-        self.devices.remove(&device);
+        self.remove_device(device);
     }
 
     pub fn handle_device_request(
@@ -143,7 +143,7 @@ impl Core {
 
     fn on_suggest_difficulty(&mut self, device: DeviceId, difficulty: f64, now: Instant) {
         let vardiff = self.config.vardiff.clone();
-        let next_job = self.jobs.next_job_id();
+        let next_job = self.next_job_for(device);
         let Some(d) = self.devices.get_mut(&device) else {
             return;
         };
@@ -168,7 +168,7 @@ impl Core {
         }
         let difficulty = d.vardiff.difficulty();
         self.send_sv1_difficulty(device, difficulty);
-        if let Some(job) = self.jobs.current().cloned() {
+        if let Some(job) = self.current_job_for(device) {
             self.send_job(device, &job, true);
         }
     }

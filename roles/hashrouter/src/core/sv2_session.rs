@@ -83,7 +83,7 @@ impl Core {
     pub fn sv2_disconnected(&mut self, connection: ConnectionId) {
         if let Some(conn) = self.connections.remove(&connection) {
             for device in conn.channels {
-                self.devices.remove(&device);
+                self.remove_device(device);
             }
         }
     }
@@ -163,7 +163,7 @@ impl Core {
             Sv2Request::CloseChannel { channel_id, reason } => {
                 if let Some(device) = self.channel_of(connection, channel_id) {
                     info!(%connection, channel_id, %reason, "downstream closed a channel");
-                    self.devices.remove(&device);
+                    self.remove_device(device);
                     if let Some(conn) = self.connections.get_mut(&connection) {
                         conn.channels.remove(&device);
                     }
@@ -275,7 +275,7 @@ impl Core {
         };
         let device = self.add_device(kind, rollable, now);
         let vardiff = self.config.vardiff.clone();
-        let next_job = self.jobs.next_job_id();
+        let next_job = self.next_job_for(device);
         let Some(d) = self.devices.get_mut(&device) else {
             return;
         };
@@ -318,7 +318,7 @@ impl Core {
             conn.channels.insert(device);
         }
         self.send_sv2(connection, success);
-        if let Some(job) = self.jobs.current().cloned() {
+        if let Some(job) = self.current_job_for(device) {
             self.send_job(device, &job, true);
         }
     }
@@ -350,7 +350,7 @@ impl Core {
         }
         let device = DeviceId(channel_id);
         let vardiff = self.config.vardiff.clone();
-        let next_job = self.jobs.next_job_id();
+        let next_job = self.next_job_for(device);
         let Some(d) = self.devices.get_mut(&device) else {
             return;
         };

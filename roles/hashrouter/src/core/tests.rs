@@ -17,6 +17,9 @@ pub(super) fn config() -> CoreConfig {
         sv2_max_extranonce_size: 0,
         sv2_share_batch_size: 4,
         version_rolling_guaranteed: true,
+        routes: vec!["default".into()],
+        scheduler: SchedulerConfig::default(),
+        policy: contracts::Policy::default(),
         vardiff: VardiffConfig {
             initial: 1e-7,
             minimum: 1e-9,
@@ -66,6 +69,7 @@ pub(super) fn open_channel(
     now: Instant,
 ) {
     core.handle_upstream(
+        RouteId::DEFAULT,
         UpstreamEvent::ChannelOpened {
             channel_id,
             target: Target::from_difficulty(pool_difficulty).to_le_bytes(),
@@ -84,8 +88,13 @@ pub(super) fn new_tip(
     min_ntime: u32,
     now: Instant,
 ) {
-    core.handle_upstream(UpstreamEvent::NewJob(upstream_job(job_id, true)), now);
     core.handle_upstream(
+        RouteId::DEFAULT,
+        UpstreamEvent::NewJob(upstream_job(job_id, true)),
+        now,
+    );
+    core.handle_upstream(
+        RouteId::DEFAULT,
         UpstreamEvent::SetNewPrevHash {
             job_id,
             prev_hash,
@@ -98,7 +107,7 @@ pub(super) fn new_tip(
 
 /// A core with an open upstream channel (easy target) and one active job.
 pub(super) fn mining_core(now: Instant) -> Core {
-    let mut core = Core::new(config());
+    let mut core = Core::new(config(), Instant::now());
     open_channel(&mut core, 7, 1e-8, &POOL_PREFIX, POOL_EXTRANONCE_SIZE, now);
     new_tip(&mut core, 3, [0x11; 32], 1_700_000_000, now);
     drain(&mut core);
@@ -146,7 +155,7 @@ pub(super) fn device_header(
     nonce: u32,
     bits: u32,
 ) -> BlockHeader {
-    let job = core.jobs.current().unwrap();
+    let job = core.routes[0].jobs.current().unwrap();
     let txid = coinbase_txid(&[&job.coinb1, &device.to_be_bytes(), en2, &job.coinb2]);
     BlockHeader {
         version: (job.version & !VERSION_ROLLING_MASK) | (bits & VERSION_ROLLING_MASK),
@@ -166,7 +175,7 @@ pub(super) fn grind(core: &Core, device: DeviceId, en2: &[u8], target: Target, m
 }
 
 pub(super) fn submit(core: &Core, en2: &[u8], nonce: u32, job_id: Option<u32>) -> DeviceRequest {
-    let job = core.jobs.current().unwrap();
+    let job = core.routes[0].jobs.current().unwrap();
     DeviceRequest::Submit {
         id: RequestId::from(9),
         submit: Submit {
@@ -263,7 +272,7 @@ fn valid_share_is_answered_and_forwarded_with_the_pools_view_of_the_coinbase() {
     let forwarded: Vec<&UpstreamShare> = actions
         .iter()
         .filter_map(|a| match a {
-            Action::SubmitUpstream(s) => Some(s),
+            Action::SubmitUpstream { share, .. } => Some(share),
             _ => None,
         })
         .collect();
@@ -293,6 +302,7 @@ fn valid_share_is_answered_and_forwarded_with_the_pools_view_of_the_coinbase() {
     );
 
     core.handle_upstream(
+        RouteId::DEFAULT,
         UpstreamEvent::SubmitSuccess {
             last_sequence_number: share.sequence_number,
             accepted_count: 1,
@@ -332,7 +342,7 @@ fn invalid_shares_get_their_error_codes() {
         let got = answer(&mut core, request);
         assert!(got.contains(expected), "{got} should contain {expected}");
     }
-    let old_job = core.jobs.current().unwrap().id;
+    let old_job = core.routes[0].jobs.current().unwrap().id;
     new_tip(&mut core, 4, [0x22; 32], 1_700_000_100, now);
     drain(&mut core);
     let stale = DeviceRequest::Submit {
@@ -369,7 +379,7 @@ fn upstream_loss_keeps_devices_mining_without_forwarding() {
     let mut core = mining_core(now);
     let device = ready_device(&mut core, now);
     drain(&mut core);
-    core.handle_upstream(UpstreamEvent::Disconnected, now);
+    core.handle_upstream(RouteId::DEFAULT, UpstreamEvent::Disconnected, now);
     let en2 = [5, 5, 5, 5];
     let nonce = grind(&core, device, &en2, Target::from_difficulty(1e-7), true);
     core.handle_device_request(device, submit(&core, &en2, nonce, None), now);
@@ -377,7 +387,7 @@ fn upstream_loss_keeps_devices_mining_without_forwarding() {
     assert!(lines_to(&actions, device)[0].contains("true"));
     assert!(!actions
         .iter()
-        .any(|a| matches!(a, Action::SubmitUpstream(_))));
+        .any(|a| matches!(a, Action::SubmitUpstream { .. })));
     assert!(!core.snapshot(now).upstream.connected);
 
     // The new channel's first tip reaches the device as a clean job.
@@ -392,8 +402,9 @@ fn upstream_loss_keeps_devices_mining_without_forwarding() {
 #[test]
 fn too_small_upstream_extranonce_closes_the_channel() {
     let now = Instant::now();
-    let mut core = Core::new(config());
+    let mut core = Core::new(config(), Instant::now());
     core.handle_upstream(
+        RouteId::DEFAULT,
         UpstreamEvent::ChannelOpened {
             channel_id: 1,
             target: [0xff; 32],
@@ -414,7 +425,7 @@ fn vardiff_change_credits_old_jobs_at_the_old_difficulty() {
     let mut config = config();
     config.vardiff.shares_per_minute = 1.0;
     config.vardiff.retarget_interval = Duration::from_secs(1);
-    let mut core = Core::new(config);
+    let mut core = Core::new(config, Instant::now());
     let mut t = now;
     open_channel(&mut core, 7, 1.0, &POOL_PREFIX, POOL_EXTRANONCE_SIZE, t);
     new_tip(&mut core, 3, [0x11; 32], 1_700_000_000, t);

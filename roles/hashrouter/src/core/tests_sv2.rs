@@ -23,7 +23,7 @@ fn sv2_config() -> CoreConfig {
 }
 
 fn sv2_core(now: Instant) -> Core {
-    let mut core = Core::new(sv2_config());
+    let mut core = Core::new(sv2_config(), Instant::now());
     open_channel(&mut core, 7, 1e-8, &POOL_PREFIX, POOL_GRANT, now);
     new_tip(&mut core, 3, [0x11; 32], 1_700_000_000, now);
     drain(&mut core);
@@ -231,7 +231,7 @@ fn setup_connection_refusals_use_the_spec_codes_and_close() {
     ];
     let mut fixed_version = sv2_config();
     fixed_version.version_rolling_guaranteed = false;
-    let mut strict = Core::new(fixed_version);
+    let mut strict = Core::new(fixed_version, Instant::now());
     let connection = strict.sv2_connected();
     strict.handle_sv2(
         connection,
@@ -284,7 +284,7 @@ fn standard_channel_gets_its_own_merkle_root_and_batched_acks() {
     let work = standard_work(&messages);
 
     // The node's merkle root is that of the coinbase with the channel's whole extranonce.
-    let job = core.jobs.current().unwrap().clone();
+    let job = core.routes[0].jobs.current().unwrap().clone();
     let Some(Sv2Message::OpenStandardChannelSuccess {
         extranonce_prefix,
         group_channel_id,
@@ -317,7 +317,7 @@ fn standard_channel_gets_its_own_merkle_root_and_batched_acks() {
     let forwarded: Vec<_> = actions
         .iter()
         .filter_map(|a| match a {
-            Action::SubmitUpstream(share) => Some(share.clone()),
+            Action::SubmitUpstream { share, .. } => Some(share.clone()),
             _ => None,
         })
         .collect();
@@ -331,7 +331,7 @@ fn standard_channel_gets_its_own_merkle_root_and_batched_acks() {
     let nonce = work.grind(true, BATCH as usize);
     core.handle_sv2(connection, work.submit(10, nonce), now);
     assert!(to_connection(&drain(&mut core), connection).is_empty());
-    core.tick(now);
+    core.tick(now, 0);
     assert!(to_connection(&drain(&mut core), connection).contains(
         &Sv2Message::SubmitSharesSuccess {
             channel_id: work.channel_id,
@@ -413,10 +413,12 @@ fn standard_channels_of_a_connection_share_one_group_job() {
 
     // A new tip: one extended job and one SetNewPrevHash, both for the group.
     core.handle_upstream(
+        RouteId::DEFAULT,
         UpstreamEvent::NewJob(super::tests::upstream_job(4, true)),
         now,
     );
     core.handle_upstream(
+        RouteId::DEFAULT,
         UpstreamEvent::SetNewPrevHash {
             job_id: 4,
             prev_hash: [0x22; 32],
@@ -538,7 +540,7 @@ fn extended_channel_rolls_what_it_asked_for() {
     let forwarded = actions
         .iter()
         .find_map(|a| match a {
-            Action::SubmitUpstream(share) => Some(share.clone()),
+            Action::SubmitUpstream { share, .. } => Some(share.clone()),
             _ => None,
         })
         .expect("forwarded");
@@ -552,14 +554,17 @@ fn extended_channel_rolls_what_it_asked_for() {
 #[test]
 fn vardiff_and_update_channel_send_set_target() {
     let now = Instant::now();
-    let mut core = Core::new(CoreConfig {
-        vardiff: VardiffConfig {
-            shares_per_minute: 6.0,
-            retarget_interval: Duration::from_secs(1),
-            ..sv2_config().vardiff
+    let mut core = Core::new(
+        CoreConfig {
+            vardiff: VardiffConfig {
+                shares_per_minute: 6.0,
+                retarget_interval: Duration::from_secs(1),
+                ..sv2_config().vardiff
+            },
+            ..sv2_config()
         },
-        ..sv2_config()
-    });
+        now,
+    );
     open_channel(&mut core, 7, 1e-8, &POOL_PREFIX, POOL_GRANT, now);
     new_tip(&mut core, 3, [0x11; 32], 1_700_000_000, now);
     let connection = connect(&mut core, setup_flags::REQUIRES_STANDARD_JOBS, now);

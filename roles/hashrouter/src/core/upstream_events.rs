@@ -1,4 +1,4 @@
-//! What the pool says on the node's upstream channel — channel opened, jobs, tips, targets,
+//! What a pool says on a route's upstream channel — channel opened, jobs, tips, targets,
 //! extranonce changes, share verdicts, loss — applied to the core.
 
 use std::time::Instant;
@@ -7,11 +7,15 @@ use tracing::{debug, info, warn};
 use work::Target;
 
 use super::upstream::{UpstreamChannel, Verdict};
-use super::{Action, Core, PrevHash, UpstreamEvent};
+use super::{Action, Core, PrevHash, RouteId, UpstreamEvent};
 
 impl Core {
-    /// A message of the upstream channel, or its loss.
-    pub fn handle_upstream(&mut self, event: UpstreamEvent, now: Instant) {
+    /// A message of route `route`'s upstream channel, or its loss.
+    pub fn handle_upstream(&mut self, route: RouteId, event: UpstreamEvent, now: Instant) {
+        let index = route.0 as usize;
+        if index >= self.routes.len() {
+            return;
+        }
         match event {
             UpstreamEvent::ChannelOpened {
                 channel_id,
@@ -30,27 +34,32 @@ impl Core {
                     let reason = format!(
                         "pool granted {extranonce_size} rollable extranonce bytes, the node needs {needed}"
                     );
-                    warn!(%reason, "upstream channel unusable");
-                    self.actions.push_back(Action::CloseUpstream { reason });
+                    warn!(route = %self.routes[index].name, %reason, "upstream channel unusable");
+                    self.routes[index].error = Some(reason.clone());
+                    self.actions
+                        .push_back(Action::CloseUpstream { route, reason });
                     return;
                 }
                 info!(
+                    route = %self.routes[index].name,
                     channel_id,
                     extranonce_size,
                     difficulty = channel.target.difficulty(),
                     "upstream channel open"
                 );
-                self.epoch += 1;
-                self.upstream_error = None;
-                self.counters.connections += 1;
-                self.upstream = Some(channel);
+                let r = &mut self.routes[index];
+                r.epoch += 1;
+                r.error = None;
+                r.counters.connections += 1;
+                r.channel = Some(channel);
             }
             UpstreamEvent::NewJob(job) => {
-                let Some(layout) = self.layout() else {
+                let Some(layout) = self.layout(route) else {
                     return;
                 };
-                if let Some(job) = self.jobs.on_upstream_job(job, &layout, self.epoch, now) {
-                    self.broadcast_job(&job, false);
+                let r = &mut self.routes[index];
+                if let Some(job) = r.jobs.on_upstream_job(job, &layout, r.epoch, now) {
+                    self.broadcast_job(route, &job, false);
                 }
             }
             UpstreamEvent::SetNewPrevHash {
@@ -59,7 +68,7 @@ impl Core {
                 min_ntime,
                 nbits,
             } => {
-                let Some(layout) = self.layout() else {
+                let Some(layout) = self.layout(route) else {
                     return;
                 };
                 let prev = PrevHash {
@@ -68,27 +77,32 @@ impl Core {
                     min_ntime,
                     nbits,
                 };
-                self.seen.clear();
-                if let Some(job) = self.jobs.on_prev_hash(prev, &layout, self.epoch, now) {
-                    self.broadcast_job(&job, true);
+                let r = &mut self.routes[index];
+                r.seen.clear();
+                if let Some(job) = r.jobs.on_prev_hash(prev, &layout, r.epoch, now) {
+                    self.broadcast_job(route, &job, true);
+                    if route != RouteId::DEFAULT {
+                        self.scheduler.set_available(route, true, now);
+                    }
                 }
             }
             UpstreamEvent::SetTarget { target } => {
-                if let Some(channel) = self.upstream.as_mut() {
+                if let Some(channel) = self.routes[index].channel.as_mut() {
                     channel.target = Target::from_le_bytes(target);
                     debug!(difficulty = channel.target.difficulty(), "upstream target");
                 }
             }
             UpstreamEvent::SetExtranoncePrefix { extranonce_prefix } => {
-                let Some(channel) = self.upstream.as_mut() else {
+                let Some(channel) = self.routes[index].channel.as_mut() else {
                     return;
                 };
                 channel.extranonce_prefix = extranonce_prefix;
-                let Some(layout) = self.layout() else {
+                let Some(layout) = self.layout(route) else {
                     return;
                 };
-                if let Some(job) = self.jobs.reissue_current(&layout, self.epoch, now) {
-                    self.broadcast_job(&job, true);
+                let r = &mut self.routes[index];
+                if let Some(job) = r.jobs.reissue_current(&layout, r.epoch, now) {
+                    self.broadcast_job(route, &job, true);
                 }
             }
             UpstreamEvent::SubmitSuccess {
@@ -96,7 +110,8 @@ impl Core {
                 accepted_count,
                 shares_sum,
             } => {
-                let Some(channel) = self.upstream.as_mut() else {
+                let r = &mut self.routes[index];
+                let Some(channel) = r.channel.as_mut() else {
                     return;
                 };
                 let verdicts = channel.on_success(last_sequence_number);
@@ -107,39 +122,48 @@ impl Core {
                         "acknowledged share count differs from pending shares"
                     );
                 }
-                self.counters.pool_shares_sum += shares_sum;
+                r.counters.pool_shares_sum += shares_sum;
                 for verdict in verdicts {
-                    self.apply_verdict(verdict);
+                    self.apply_verdict(route, verdict);
                 }
             }
             UpstreamEvent::SubmitError {
                 sequence_number,
                 code,
             } => {
-                let Some(channel) = self.upstream.as_mut() else {
+                let Some(channel) = self.routes[index].channel.as_mut() else {
                     return;
                 };
                 if let Some(verdict) = channel.on_error(sequence_number) {
                     warn!(device = %verdict.device, %code, "pool rejected a forwarded share");
-                    self.apply_verdict(verdict);
+                    self.apply_verdict(route, verdict);
                 }
             }
-            UpstreamEvent::Failed { reason } => self.upstream_error = Some(reason),
+            UpstreamEvent::Failed { reason } => self.routes[index].error = Some(reason),
             UpstreamEvent::Disconnected => {
-                if let Some(channel) = self.upstream.take() {
-                    self.counters.unanswered_shares += channel.unanswered() as u64;
+                let r = &mut self.routes[index];
+                if let Some(channel) = r.channel.take() {
+                    r.counters.unanswered_shares += channel.unanswered() as u64;
                 }
-                self.jobs.on_upstream_lost();
+                r.jobs.on_upstream_lost();
+                // Its devices go where there is work until it is back; its debt keeps growing.
+                if route != RouteId::DEFAULT {
+                    self.scheduler.set_available(route, false, now);
+                }
             }
         }
     }
 
-    fn apply_verdict(&mut self, verdict: Verdict) {
+    fn apply_verdict(&mut self, route: RouteId, verdict: Verdict) {
+        let r = &mut self.routes[route.0 as usize];
         if verdict.accepted {
-            self.counters.acked_shares += 1;
-            self.counters.acked_work += verdict.difficulty;
+            r.counters.acked_shares += 1;
+            r.counters.acked_work += verdict.difficulty;
+            self.accounting
+                .on_acked(route, work::work_of_difficulty(verdict.difficulty));
         } else {
-            self.counters.rejected_shares += 1;
+            r.counters.rejected_shares += 1;
+            self.accounting.on_rejected(route);
         }
     }
 }

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
-use crate::core::{UpstreamEvent, UpstreamJob, UpstreamShare};
+use crate::core::{RouteId, UpstreamEvent, UpstreamJob, UpstreamShare};
 use crate::node::{CoreInput, UpstreamCommand};
 
 /// `SetupConnection` flag asking the pool to allow version rolling on every job.
@@ -25,7 +25,10 @@ const STABLE_CONNECTION: Duration = Duration::from_secs(30);
 /// Everything the client needs, from the node's config.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
-    pub address: String,
+    /// The route's name, for logs.
+    pub route: String,
+    /// `host:port`s tried in order (the primary, then backups), round robin on failure.
+    pub endpoints: Vec<String>,
     pub authority: Secp256k1PublicKey,
     pub user_identity: String,
     pub require_version_rolling: bool,
@@ -72,23 +75,42 @@ pub enum UpstreamError {
 /// Runs until shutdown: connect, set up, open the channel, relay, and on any failure tell the
 /// core and try again after a backoff.
 pub async fn run(
+    route: RouteId,
     settings: UpstreamSettings,
     mut commands: mpsc::Receiver<UpstreamCommand>,
     inbox: async_channel::Sender<CoreInput>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut address = settings.address.clone();
+    let Some(first) = settings.endpoints.first().cloned() else {
+        error!(route = %settings.route, "route has no endpoint");
+        return;
+    };
+    let mut address = first;
+    let mut endpoint = 0;
+    // Failures in a row, across the endpoints: backoff starts once every endpoint failed.
+    let mut failures = 0;
     let mut backoff = settings.reconnect_min;
+    let link = Link {
+        route,
+        inbox: inbox.clone(),
+    };
     loop {
-        let span = info_span!("upstream", %address);
+        let span = info_span!("upstream", route = %settings.route, %address);
         let started = tokio::time::Instant::now();
-        let result = session(&settings, &address, &mut commands, &inbox, &mut shutdown)
+        let result = session(&settings, &address, &mut commands, &link, &mut shutdown)
             .instrument(span.clone())
             .await;
         if let Err(e) = &result {
             if !matches!(e, UpstreamError::Shutdown) {
-                let reason = e.to_string();
-                let _ = inbox.try_send(CoreInput::Upstream(UpstreamEvent::Failed { reason }));
+                let reason = match e {
+                    UpstreamError::WrongAuthority { .. } if route != RouteId::DEFAULT => format!(
+                        "{e} [the key is `authority_pubkey` of route `{}`]",
+                        settings.route
+                    ),
+                    _ => e.to_string(),
+                };
+                let _ =
+                    inbox.try_send(CoreInput::Upstream(route, UpstreamEvent::Failed { reason }));
             }
         }
         let _entered = span.enter();
@@ -98,6 +120,9 @@ pub async fn run(
                 info!(%to, "pool redirected us");
                 address = to;
                 backoff = settings.reconnect_min;
+                failures = 0;
+                while commands.try_recv().is_ok() {}
+                continue;
             }
             Err(e @ UpstreamError::WrongAuthority { .. }) => error!(error = %e, "upstream refused"),
             Err(e) => warn!(error = %e, "upstream connection ended"),
@@ -105,10 +130,18 @@ pub async fn run(
         }
         if started.elapsed() >= STABLE_CONNECTION {
             backoff = settings.reconnect_min;
+            failures = 0;
         }
         drop(_entered);
         // Shares queued for the dead channel cannot be sent on a new one.
         while commands.try_recv().is_ok() {}
+        // Next endpoint at once while some have not been tried; then back off.
+        failures += 1;
+        endpoint = (endpoint + 1) % settings.endpoints.len();
+        address = settings.endpoints[endpoint].clone();
+        if failures < settings.endpoints.len() {
+            continue;
+        }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             _ = shutdown.changed() => return,
@@ -117,12 +150,27 @@ pub async fn run(
     }
 }
 
+/// Where a session reports: the core's inbox, tagged with the route.
+struct Link {
+    route: RouteId,
+    inbox: async_channel::Sender<CoreInput>,
+}
+
+impl Link {
+    async fn send(&self, event: UpstreamEvent) -> bool {
+        self.inbox
+            .send(CoreInput::Upstream(self.route, event))
+            .await
+            .is_ok()
+    }
+}
+
 /// One connection's life. Tells the core `Disconnected` if the channel had been opened.
 async fn session(
     settings: &UpstreamSettings,
     address: &str,
     commands: &mut mpsc::Receiver<UpstreamCommand>,
-    inbox: &async_channel::Sender<CoreInput>,
+    link: &Link,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), UpstreamError> {
     let (mut reader, mut writer) = tokio::select! {
@@ -142,13 +190,11 @@ async fn session(
         channel: channel_id,
         group: group_channel_id,
     };
-    if inbox.send(CoreInput::Upstream(opened)).await.is_err() {
+    if !link.send(opened).await {
         return Err(UpstreamError::Shutdown);
     }
-    let result = relay(ids, &mut reader, &mut writer, commands, inbox, shutdown).await;
-    let _ = inbox
-        .send(CoreInput::Upstream(UpstreamEvent::Disconnected))
-        .await;
+    let result = relay(ids, &mut reader, &mut writer, commands, link, shutdown).await;
+    let _ = link.send(UpstreamEvent::Disconnected).await;
     if matches!(result, Err(UpstreamError::Shutdown)) {
         let _ = writer.shutdown().await;
     }
@@ -251,7 +297,7 @@ async fn relay(
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
     commands: &mut mpsc::Receiver<UpstreamCommand>,
-    inbox: &async_channel::Sender<CoreInput>,
+    link: &Link,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), UpstreamError> {
     loop {
@@ -269,7 +315,7 @@ async fn relay(
                     }
                 };
                 if let Some(event) = event {
-                    if inbox.send(CoreInput::Upstream(event)).await.is_err() {
+                    if !link.send(event).await {
                         return Err(UpstreamError::Shutdown);
                     }
                 }

@@ -84,6 +84,8 @@ pub struct RouteAccount {
     pub owed: f64,
     /// Work delivered in hashes (difficulty-weighted shares × 2^32).
     pub delivered: f64,
+    /// Shares that delivered it.
+    pub shares: u64,
     /// False while the route's upstream is down: its devices go elsewhere, its debt grows.
     pub available: bool,
 }
@@ -206,6 +208,7 @@ impl Scheduler {
         }
         if let Some(r) = self.routes.get_mut(route.0 as usize) {
             r.delivered += work;
+            r.shares += 1;
             if route != RouteId::DEFAULT {
                 r.owed -= work;
             }

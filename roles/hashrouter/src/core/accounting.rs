@@ -1,0 +1,146 @@
+//! Per-minute accounting of each route and allocation (DESIGN.md §7): work the node saw from
+//! devices, work the pool acknowledged, shares the pool rejected and stale shares. A route's
+//! work is divided among its allocations in proportion to what each was granted.
+
+use std::time::{Duration, Instant};
+
+use crate::store::AccountingDelta;
+
+use super::RouteId;
+
+/// One route's figures for the current minute.
+#[derive(Debug, Clone, Copy, Default)]
+struct Minute {
+    seen_shares: u64,
+    seen_work: f64,
+    acked_shares: u64,
+    acked_work: f64,
+    rejected_shares: u64,
+    stale_shares: u64,
+}
+
+/// The current minute of every route, and what each route's allocations were granted.
+#[derive(Debug)]
+pub struct Accounting {
+    minute: Option<i64>,
+    routes: Vec<Minute>,
+    /// Per route: (allocation id, granted H/s).
+    grants: Vec<Vec<(String, f64)>>,
+    oversubscribed: Option<String>,
+    started: Instant,
+}
+
+impl Accounting {
+    pub fn new(routes: usize, now: Instant) -> Accounting {
+        Accounting {
+            minute: None,
+            routes: vec![Minute::default(); routes],
+            grants: vec![Vec::new(); routes],
+            oversubscribed: None,
+            started: now,
+        }
+    }
+
+    fn at(&mut self, route: RouteId) -> Option<&mut Minute> {
+        self.routes.get_mut(route.0 as usize)
+    }
+
+    pub fn on_seen(&mut self, route: RouteId, work: f64) {
+        if let Some(m) = self.at(route) {
+            m.seen_shares += 1;
+            m.seen_work += work;
+        }
+    }
+
+    pub fn on_acked(&mut self, route: RouteId, work: f64) {
+        if let Some(m) = self.at(route) {
+            m.acked_shares += 1;
+            m.acked_work += work;
+        }
+    }
+
+    pub fn on_rejected(&mut self, route: RouteId) {
+        if let Some(m) = self.at(route) {
+            m.rejected_shares += 1;
+        }
+    }
+
+    pub fn on_stale(&mut self, route: RouteId) {
+        if let Some(m) = self.at(route) {
+            m.stale_shares += 1;
+        }
+    }
+
+    /// What the allocations of each route were granted by the last resolution.
+    pub fn set_grants(&mut self, grants: Vec<Vec<(String, f64)>>) {
+        self.grants = grants;
+        self.grants.resize(self.routes.len(), Vec::new());
+    }
+
+    /// Records the current over-subscription; returns true when it changed (to be logged).
+    /// Ignored while the farm is still being measured after startup (`warm_up`).
+    pub fn set_oversubscribed(
+        &mut self,
+        report: Option<String>,
+        now: Instant,
+        warm_up: Duration,
+    ) -> bool {
+        if now.saturating_duration_since(self.started) < warm_up {
+            return false;
+        }
+        let changed = report != self.oversubscribed;
+        self.oversubscribed = report;
+        changed
+    }
+
+    pub fn oversubscribed(&self) -> Option<&str> {
+        self.oversubscribed.as_deref()
+    }
+
+    /// At the first call of a new minute, the rows of the minute that ended: per route, and per
+    /// allocation in proportion to its grant.
+    pub fn roll(&mut self, unix_minute: i64, names: &[String]) -> Option<Vec<AccountingDelta>> {
+        let previous = self.minute.replace(unix_minute)?;
+        if previous == unix_minute {
+            return None;
+        }
+        let mut deltas = Vec::new();
+        for (i, m) in self.routes.iter_mut().enumerate() {
+            let m = std::mem::take(m);
+            if m.seen_shares + m.acked_shares + m.rejected_shares + m.stale_shares == 0 {
+                continue;
+            }
+            let Some(name) = names.get(i) else { continue };
+            deltas.push(delta(previous, name, None, &m, 1.0));
+            let grants = &self.grants[i];
+            let total: f64 = grants.iter().map(|(_, g)| g).sum();
+            if total > 0.0 {
+                for (id, granted) in grants {
+                    deltas.push(delta(previous, name, Some(id), &m, granted / total));
+                }
+            }
+        }
+        Some(deltas)
+    }
+}
+
+fn delta(
+    minute: i64,
+    route: &str,
+    allocation: Option<&String>,
+    m: &Minute,
+    share: f64,
+) -> AccountingDelta {
+    let count = |n: u64| (n as f64 * share).round() as u64;
+    AccountingDelta {
+        minute,
+        route: route.to_string(),
+        allocation: allocation.cloned(),
+        seen_shares: count(m.seen_shares),
+        seen_work: m.seen_work * share,
+        acked_shares: count(m.acked_shares),
+        acked_work: m.acked_work * share,
+        rejected_shares: count(m.rejected_shares),
+        stale_shares: count(m.stale_shares),
+    }
+}

@@ -1,0 +1,108 @@
+//! Splitting devices between routes: the allocations are resolved against the farm's measured
+//! hashrate into route targets for the scheduler, whose moves are carried out at once — the
+//! moved device gets its new route's current job as a clean job (SV1 `clean_jobs`, SV2 a future
+//! job and SetNewPrevHash); its extranonce and difficulty do not change (DESIGN.md §3).
+
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use crate::allocations::AllocationSet;
+use crate::store::OwedState;
+
+use super::scheduler::Move;
+use super::{Action, Core, RouteId};
+
+impl Core {
+    /// Replaces the allocations in force (a reloaded file, a chain update).
+    pub fn set_allocations(&mut self, allocations: AllocationSet) {
+        info!(allocations = allocations.len(), "allocations in force");
+        self.allocations = allocations;
+    }
+
+    /// Owed work saved before a restart, by route name; routes no longer configured are
+    /// ignored.
+    pub fn restore(&mut self, states: &[OwedState], now: Instant) {
+        let accounts: Vec<_> = states
+            .iter()
+            .filter(|s| s.allocation.as_deref().unwrap_or("").is_empty())
+            .filter_map(|s| {
+                let i = self.routes.iter().position(|r| r.name == s.route)?;
+                Some((RouteId(i as u16), s.owed_work, 0.0))
+            })
+            .collect();
+        self.scheduler.restore(&accounts, now);
+    }
+
+    /// Targets from the allocations, then the scheduler's moves.
+    pub(super) fn split(&mut self, now: Instant, unix: u64) {
+        if self.routes.len() > 1 {
+            let farm = self.scheduler.farm_hashrate(now);
+            let resolution = self.allocations.resolve(unix, farm, self.config.policy);
+            let targets: Vec<f64> = self
+                .routes
+                .iter()
+                .map(|r| resolution.route_target(&r.name))
+                .collect();
+            self.scheduler.set_targets(&targets, now);
+            let mut grants = vec![Vec::new(); self.routes.len()];
+            for grant in &resolution.per_allocation {
+                if let Some(i) = self.routes.iter().position(|r| r.name == grant.route) {
+                    grants[i].push((grant.id.clone(), grant.granted));
+                }
+            }
+            self.accounting.set_grants(grants);
+            let report = resolution.oversubscribed.as_ref().map(|o| o.to_string());
+            let warm_up = self.config.scheduler.vetting_time * 2;
+            if self
+                .accounting
+                .set_oversubscribed(report.clone(), now, warm_up)
+            {
+                match report {
+                    Some(report) => warn!(%report, "allocations over-subscribed"),
+                    None => info!("allocations no longer over-subscribed"),
+                }
+            }
+        }
+        for m in self.scheduler.tick(now) {
+            self.apply_move(m);
+        }
+    }
+
+    fn apply_move(&mut self, m: Move) {
+        let Some(job) = self.route(m.to).jobs.current().cloned() else {
+            return;
+        };
+        let Some(d) = self.devices.get_mut(&m.device) else {
+            return;
+        };
+        d.route = m.to;
+        if d.is_ready() {
+            self.send_job(m.device, &job, true);
+        }
+    }
+
+    /// At each new minute: the ended minute's accounting and every route's owed work, for the
+    /// store.
+    pub(super) fn account(&mut self, unix: u64) {
+        let names: Vec<String> = self.routes.iter().map(|r| r.name.clone()).collect();
+        let Some(deltas) = self.accounting.roll((unix / 60) as i64, &names) else {
+            return;
+        };
+        let owed = self
+            .scheduler
+            .routes()
+            .iter()
+            .zip(&names)
+            .skip(1)
+            .map(|(account, name)| OwedState {
+                route: name.clone(),
+                allocation: None,
+                owed_work: account.owed,
+                at_unix: unix as i64,
+                blob: None,
+            })
+            .collect();
+        self.actions.push_back(Action::Account { deltas, owed });
+    }
+}
