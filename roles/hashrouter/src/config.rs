@@ -61,6 +61,18 @@ pub struct Config {
     /// How the scheduler divides devices between routes.
     #[serde(default)]
     pub split: SplitConfig,
+    /// Where accounting and owed work are kept across restarts.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+}
+
+/// `[store]`: the node's data directory.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory of `accounting.sqlite3` (created 0700 if missing); a relative path is relative
+    /// to the config file's directory.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// The Stratum V1 listener for legacy devices.
@@ -258,6 +270,12 @@ impl Config {
             source,
         })?;
         let mut config = Config::parse(&text)?;
+        if let Some(store) = &mut config.store {
+            if store.data_dir.is_relative() {
+                let dir = path.parent().unwrap_or(Path::new(""));
+                store.data_dir = dir.join(&store.data_dir);
+            }
+        }
         if let Some(allocations) = &mut config.allocations {
             if allocations.file.is_relative() {
                 let dir = path.parent().unwrap_or(Path::new(""));
@@ -277,6 +295,11 @@ impl Config {
     /// Checks every value a parse cannot: ranges, addresses, keys.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.split.validate()?;
+        if let Some(store) = &self.store {
+            if store.data_dir.as_os_str().is_empty() {
+                return Err(invalid("store.data_dir", "is empty"));
+            }
+        }
         self.sv1
             .listen
             .parse::<std::net::SocketAddr>()

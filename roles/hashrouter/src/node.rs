@@ -19,6 +19,7 @@ use crate::core::{
 use crate::net::sv2_downstream::DownstreamSettings;
 use crate::net::sv2_upstream::{self, UpstreamSettings};
 use crate::net::{listener, sv1_device, sv2_downstream};
+use crate::store::{spawn_store_writer, Store, StoreCommand};
 
 /// Events for the core task, from connection tasks and the handle.
 #[derive(Debug)]
@@ -82,6 +83,10 @@ pub(crate) const DEVICE_QUEUE: usize = 256;
 pub(crate) const SV2_CONNECTION_QUEUE: usize = 64 * 1024;
 const UPSTREAM_QUEUE: usize = 16 * 1024;
 const TICK: Duration = Duration::from_secs(1);
+/// Minutes of accounting the store writer may fall behind by.
+const STORE_QUEUE: usize = 1024;
+/// How long a stopping node waits for its accounting to reach the disk.
+const STORE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +105,8 @@ pub enum NodeError {
     TooManyRoutes(usize),
     #[error("allocations file: {0}")]
     Allocations(#[from] crate::allocations::AllocationError),
+    #[error("accounting store (store.data_dir): {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// A started node. Dropping it does not stop it; call [`NodeHandle::shutdown`].
@@ -216,6 +223,26 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let mut core = Core::new(core_config, Instant::now());
+    let store = match &config.store {
+        Some(store_config) => {
+            let store = Store::open(&store_config.data_dir)?;
+            let states = store.load_state()?;
+            let mut delivered = Vec::new();
+            for route in &routes {
+                let totals = store.totals(&route.name, None, i64::MIN, i64::MAX)?;
+                delivered.push((route.name.clone(), totals.seen_work));
+            }
+            core.restore(&states, &delivered, Instant::now());
+            info!(path = %store_config.data_dir.display(), routes = states.len(), "owed work restored");
+            let (commands, receiver) = async_channel::bounded(STORE_QUEUE);
+            Some((commands, spawn_store_writer(store, receiver)))
+        }
+        None => None,
+    };
+    let (store_commands, store_writer) = match store {
+        Some((commands, writer)) => (Some(commands), Some(writer)),
+        None => (None, None),
+    };
     let mut upstreams = Vec::new();
     let mut tasks = Vec::new();
     for (index, settings) in upstream_settings.into_iter().enumerate() {
@@ -251,7 +278,13 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
         }));
     }
     tasks.extend([
-        tokio::spawn(run_core(core, inbox_rx, upstreams, shutdown_rx.clone())),
+        tokio::spawn(run_core(
+            core,
+            inbox_rx,
+            upstreams,
+            store_commands,
+            shutdown_rx.clone(),
+        )),
         tokio::spawn(listener::run(sv1_listener, shutdown_rx.clone(), {
             let (inbox, shutdown) = (inbox_tx.clone(), shutdown_rx.clone());
             let max_line_bytes = config.sv1.max_line_bytes;
@@ -261,6 +294,16 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             }
         })),
     ]);
+    if let Some(writer) = store_writer {
+        // Ends once the core task has dropped its sender, after the last write.
+        tasks.push(tokio::spawn(async move {
+            match writer.await {
+                Ok(Err(error)) => warn!(%error, "accounting store closed with an error"),
+                Err(error) => warn!(%error, "accounting store writer failed"),
+                Ok(Ok(_)) => {}
+            }
+        }));
+    }
     let sv2_addr = sv2.as_ref().map(|(_, addr, _)| *addr);
     if let Some((sv2_listener, _, settings)) = sv2 {
         let (inbox, shutdown) = (inbox_tx.clone(), shutdown_rx.clone());
@@ -308,6 +351,7 @@ async fn run_core(
     mut core: Core,
     inbox: async_channel::Receiver<CoreInput>,
     upstreams: Vec<mpsc::Sender<UpstreamCommand>>,
+    store: Option<async_channel::Sender<StoreCommand>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut outboxes = Outboxes::default();
@@ -322,7 +366,20 @@ async fn run_core(
             _ = tick.tick() => core.tick(Instant::now(), unix_now()),
             _ = shutdown.changed() => break,
         }
-        carry_out_actions(&mut core, &mut outboxes, &upstreams);
+        carry_out_actions(&mut core, &mut outboxes, &upstreams, store.as_ref());
+    }
+    // What the current minute has so far, and the owed work now, on disk before stopping.
+    core.flush_accounting(unix_now());
+    carry_out_actions(&mut core, &mut outboxes, &upstreams, store.as_ref());
+    if let Some(store) = &store {
+        let (reply, written) = oneshot::channel();
+        if store.send(StoreCommand::Flush(reply)).await.is_ok() {
+            match tokio::time::timeout(STORE_FLUSH_TIMEOUT, written).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(error))) => warn!(%error, "accounting not fully written at shutdown"),
+                _ => warn!("accounting store did not confirm its last write"),
+            }
+        }
     }
     for outbox in outboxes.sv1.values() {
         let _ = outbox.try_send(DeviceOutput::Close("node shutting down".into()));
@@ -383,6 +440,7 @@ fn carry_out_actions(
     core: &mut Core,
     outboxes: &mut Outboxes,
     upstreams: &[mpsc::Sender<UpstreamCommand>],
+    store: Option<&async_channel::Sender<StoreCommand>>,
 ) {
     while let Some(action) = core.poll_action() {
         match action {
@@ -428,8 +486,15 @@ fn carry_out_actions(
                     let _ = upstream.try_send(UpstreamCommand::Close(reason));
                 }
             }
-            // The accounting store is not wired into the node yet.
-            Action::Account { .. } => {}
+            Action::Account { deltas, owed } => {
+                let Some(store) = store else { continue };
+                let full = (!deltas.is_empty()
+                    && store.try_send(StoreCommand::Record(deltas)).is_err())
+                    || store.try_send(StoreCommand::SaveState(owed)).is_err();
+                if full {
+                    warn!("accounting store queue full; a minute of accounting was dropped");
+                }
+            }
         }
     }
 }

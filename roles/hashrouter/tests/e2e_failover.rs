@@ -121,7 +121,10 @@ rebalance_secs = 1
         "debt not repaid after recovery: {:?}",
         route(&node, 1).await
     );
-    assert!(buyer.stats().user("buyer").is_some_and(|u| u.accepted_shares > 0));
+    assert!(buyer
+        .stats()
+        .user("buyer")
+        .is_some_and(|u| u.accepted_shares > 0));
     assert!(miners.iter().all(|m| m.stats().reconnects() == 0));
 
     for miner in miners {

@@ -104,6 +104,17 @@ impl Accounting {
         if previous == unix_minute {
             return None;
         }
+        Some(self.rows(previous, names))
+    }
+
+    /// The rows of the minute in progress so far (at a stop), counted under `unix_minute` if the
+    /// minute had not started yet.
+    pub fn drain(&mut self, unix_minute: i64, names: &[String]) -> Vec<AccountingDelta> {
+        let minute = *self.minute.get_or_insert(unix_minute);
+        self.rows(minute, names)
+    }
+
+    fn rows(&mut self, previous: i64, names: &[String]) -> Vec<AccountingDelta> {
         let mut deltas = Vec::new();
         for (i, m) in self.routes.iter_mut().enumerate() {
             let m = std::mem::take(m);
@@ -120,7 +131,7 @@ impl Accounting {
                 }
             }
         }
-        Some(deltas)
+        deltas
     }
 }
 

@@ -20,18 +20,51 @@ impl Core {
         self.allocations = allocations;
     }
 
-    /// Owed work saved before a restart, by route name; routes no longer configured are
-    /// ignored.
-    pub fn restore(&mut self, states: &[OwedState], now: Instant) {
-        let accounts: Vec<_> = states
+    /// Owed work saved before a restart, and the work each route was delivered so far, by route
+    /// name; routes no longer configured are ignored.
+    pub fn restore(&mut self, states: &[OwedState], delivered: &[(String, f64)], now: Instant) {
+        let accounts: Vec<_> = self
+            .routes
             .iter()
-            .filter(|s| s.allocation.as_deref().unwrap_or("").is_empty())
-            .filter_map(|s| {
-                let i = self.routes.iter().position(|r| r.name == s.route)?;
-                Some((RouteId(i as u16), s.owed_work, 0.0))
+            .enumerate()
+            .map(|(i, r)| {
+                let owed = states
+                    .iter()
+                    .find(|s| s.route == r.name && s.allocation.as_deref().unwrap_or("").is_empty())
+                    .map_or(0.0, |s| s.owed_work);
+                let done = delivered
+                    .iter()
+                    .find(|(name, _)| *name == r.name)
+                    .map_or(0.0, |(_, work)| *work);
+                (RouteId(i as u16), owed, done)
             })
             .collect();
         self.scheduler.restore(&accounts, now);
+    }
+
+    /// The accounting of the minute in progress and the owed work now, for a clean stop (the
+    /// store adds the rest of the minute if the node comes back within it).
+    pub fn flush_accounting(&mut self, unix: u64) {
+        let names: Vec<String> = self.routes.iter().map(|r| r.name.clone()).collect();
+        let deltas = self.accounting.drain((unix / 60) as i64, &names);
+        let owed = self.owed_states(unix);
+        self.actions.push_back(Action::Account { deltas, owed });
+    }
+
+    fn owed_states(&self, unix: u64) -> Vec<OwedState> {
+        self.scheduler
+            .routes()
+            .iter()
+            .zip(&self.routes)
+            .skip(1)
+            .map(|(account, route)| OwedState {
+                route: route.name.clone(),
+                allocation: None,
+                owed_work: account.owed,
+                at_unix: unix as i64,
+                blob: None,
+            })
+            .collect()
     }
 
     /// Targets from the allocations, then the scheduler's moves.
@@ -89,20 +122,7 @@ impl Core {
         let Some(deltas) = self.accounting.roll((unix / 60) as i64, &names) else {
             return;
         };
-        let owed = self
-            .scheduler
-            .routes()
-            .iter()
-            .zip(&names)
-            .skip(1)
-            .map(|(account, name)| OwedState {
-                route: name.clone(),
-                allocation: None,
-                owed_work: account.owed,
-                at_unix: unix as i64,
-                blob: None,
-            })
-            .collect();
+        let owed = self.owed_states(unix);
         self.actions.push_back(Action::Account { deltas, owed });
     }
 }
