@@ -1,6 +1,7 @@
-//! `hashrouter demo`: the node between a simulated SV2 pool and simulated miners — Stratum V1
-//! devices, and SV2 devices on standard and extended channels through the node's SV2 server —
-//! all in this process on 127.0.0.1, then a report of what every device and the pool saw.
+//! `hashrouter demo`: the node between three simulated SV2 pools (the seller's, and two buyers'
+//! with allocations of 40% and 25% of the farm) and simulated miners — Stratum V1 devices, and
+//! SV2 devices on standard and extended channels through the node's SV2 server — all in this
+//! process on 127.0.0.1, then a report of what every device, route and pool saw.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -36,12 +37,15 @@ pub struct DemoReport {
 /// a laptop core.
 const MINER_HASHRATES: [f64; 4] = [100_000.0, 200_000.0, 300_000.0, 400_000.0];
 const POOL_USER: &str = "demo-farm";
+/// The routes: the seller's pool, and two buyers with allocations of 40% and 25% of the farm.
+const ROUTES: [(&str, Option<f64>); 3] = [
+    ("default", None),
+    ("buyer-a", Some(0.40)),
+    ("buyer-b", Some(0.25)),
+];
 
-fn demo_config(
-    pool: std::net::SocketAddr,
-    keys: &sv2_conn::keys::AuthorityKeypair,
-) -> Result<Config, crate::config::ConfigError> {
-    Config::parse(&format!(
+fn demo_config(pools: &[std::net::SocketAddr], keys: &sv2_conn::keys::AuthorityKeypair) -> String {
+    let mut text = format!(
         r#"
 [sv1]
 listen = "127.0.0.1:0"
@@ -61,23 +65,70 @@ retarget_secs = 10
 address = "{pool}"
 authority_pubkey = "{TEST_AUTHORITY_PUBLIC}"
 user_identity = "{POOL_USER}"
+
+[allocations]
+file = "allocations.toml"
+
+# A short demo: devices are vetted and moved within seconds.
+[split]
+min_dwell_secs = 3
+catch_up_horizon_secs = 15
+vetting_shares = 3
+vetting_secs = 3
+estimate_half_life_secs = 30
+rebalance_secs = 1
 "#,
         public = keys.public_string(),
         secret = keys.secret_string(),
-    ))
+        pool = pools[0],
+    );
+    for ((name, _), pool) in ROUTES.iter().zip(pools).skip(1) {
+        text.push_str(&format!(
+            "\n[[routes]]\nname = \"{name}\"\nurl = \"sv2+tcp://{pool}\"\nauthority_pubkey = \"{TEST_AUTHORITY_PUBLIC}\"\nuser_identity = \"{name}\"\n"
+        ));
+    }
+    text
+}
+
+fn allocations_file() -> String {
+    ROUTES
+        .iter()
+        .filter_map(|(name, fraction)| {
+            fraction.map(|f| {
+                format!("[[allocation]]\nid = \"{name}\"\nroute = \"{name}\"\nfraction = {f}\n\n")
+            })
+        })
+        .collect()
+}
+
+/// The user a route's pool sees.
+fn pool_user(route: &str) -> &str {
+    if route == "default" {
+        POOL_USER
+    } else {
+        route
+    }
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
-    let mut pool_config = PoolConfig::new("127.0.0.1:0".parse()?);
-    // A new block every 10 s so the demo shows clean jobs reaching every device; the pool
-    // asks for a share about every 2 s from the node's aggregated channel.
-    pool_config.block_interval = Some(Duration::from_secs(10));
-    pool_config.initial_target = InitialTarget::FixedDifficulty(0.0005);
-    pool_config.shares_per_minute = 30.0;
-    let pool = Pool::start(pool_config).await?;
-    // A fresh authority keypair for this run's SV2 server.
+    let mut pools = Vec::new();
+    for _ in ROUTES {
+        let mut pool_config = PoolConfig::new("127.0.0.1:0".parse()?);
+        // A new block every 10 s so the demo shows clean jobs reaching every device; the pool
+        // asks for a share about every 2 s from the node's aggregated channel.
+        pool_config.block_interval = Some(Duration::from_secs(10));
+        pool_config.initial_target = InitialTarget::FixedDifficulty(0.0005);
+        pool_config.shares_per_minute = 30.0;
+        pools.push(Pool::start(pool_config).await?);
+    }
+    let addresses: Vec<_> = pools.iter().map(|p| p.local_addr()).collect();
+    // A fresh authority keypair for this run's SV2 server, and the config in a scratch folder.
     let keys = sv2_conn::keys::generate();
-    let node = node::start(&demo_config(pool.local_addr(), &keys)?).await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("allocations.toml"), allocations_file())?;
+    let config_path = dir.path().join("hashrouter.toml");
+    std::fs::write(&config_path, demo_config(&addresses, &keys))?;
+    let node = node::start(&Config::load(&config_path)?).await?;
     let sv2_addr = node
         .sv2_addr()
         .ok_or_else(|| anyhow::anyhow!("the demo node has no SV2 server"))?;
@@ -111,38 +162,53 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         let remaining = options.duration.saturating_sub(started.elapsed());
         tokio::time::sleep(Duration::from_secs(5).min(remaining)).await;
         if let Some(snapshot) = node.snapshot().await {
-            let c = &snapshot.upstream.counters;
+            let routes: Vec<String> = snapshot
+                .routes
+                .iter()
+                .map(|r| format!("{}={}", r.name, r.devices))
+                .collect();
             eprintln!(
-                "[{:>3}s] devices={} forwarded={} acknowledged={}",
+                "[{:>3}s] devices={} on routes: {}",
                 started.elapsed().as_secs(),
                 snapshot.devices.len(),
-                c.forwarded_shares,
-                c.acked_shares
+                routes.join(" ")
             );
         }
     }
-    // Let the pool's last batch of acknowledgements arrive.
+    // Let the pools' last batches of acknowledgements arrive.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let snapshot = node
         .snapshot()
         .await
         .ok_or_else(|| anyhow::anyhow!("node stopped during the demo"))?;
-    let pool_user = pool.stats().user(POOL_USER).unwrap_or_default();
     let elapsed = started.elapsed().as_secs_f64();
 
     let mut table = String::new();
     writeln!(
         table,
-        "\n{:<10} {:<13} {:<16} {:>10} {:>9} {:>9} {:>10} {:>12}",
-        "device", "kind", "worker", "difficulty", "accepted", "rejected", "forwarded", "hashrate"
+        "\n{:<10} {:<13} {:<16} {:<8} {:>10} {:>9} {:>9} {:>10} {:>12}",
+        "device",
+        "kind",
+        "worker",
+        "route",
+        "difficulty",
+        "accepted",
+        "rejected",
+        "forwarded",
+        "hashrate"
     )?;
     for d in &snapshot.devices {
+        let route = snapshot
+            .routes
+            .get(d.route.0 as usize)
+            .map_or("?", |r| r.name.as_str());
         writeln!(
             table,
-            "{:<10} {:<13} {:<16} {:>10.6} {:>9} {:>9} {:>10} {:>10.0} kH/s",
+            "{:<10} {:<13} {:<16} {:<8} {:>10.6} {:>9} {:>9} {:>10} {:>10.0} kH/s",
             d.id.to_string(),
             d.kind.as_str(),
             d.worker.as_deref().unwrap_or("-"),
+            route,
             d.difficulty,
             d.counters.accepted,
             d.counters.rejected,
@@ -150,25 +216,52 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
             d.hashrate / 1e3,
         )?;
     }
-    let c = &snapshot.upstream.counters;
+    let total_delivered: f64 = snapshot.routes.iter().map(|r| r.delivered).sum();
     writeln!(
         table,
-        "\n{:<32} {:>9} {:>9} {:>7} {:>14}",
-        "pool", "accepted", "rejected", "blocks", "hashrate"
+        "\n{:<8} {:>9} {:>11} {:>11} {:>9} {:>8} {:>13} {:>13}",
+        "route",
+        "allocated",
+        "target",
+        "delivered",
+        "of farm",
+        "devices",
+        "pool accepted",
+        "pool hashrate"
     )?;
+    let mut accepted_shares = 0;
+    for ((route, (_, fraction)), pool) in snapshot.routes.iter().zip(ROUTES).zip(&pools) {
+        let user = pool
+            .stats()
+            .user(pool_user(&route.name))
+            .unwrap_or_default();
+        accepted_shares += user.accepted_shares;
+        writeln!(
+            table,
+            "{:<8} {:>9} {:>6.0} kH/s {:>6.0} kH/s {:>8.1}% {:>8} {:>13} {:>8.0} kH/s",
+            route.name,
+            fraction.map_or("rest".to_string(), |f| format!("{:.0}%", f * 100.0)),
+            route.target / 1e3,
+            route.delivered / elapsed / 1e3,
+            100.0 * route.delivered / total_delivered.max(1.0),
+            route.devices,
+            user.accepted_shares,
+            work::work_of_difficulty(user.accepted_work) / elapsed / 1e3,
+        )?;
+    }
+    let forwarded: u64 = snapshot
+        .routes
+        .iter()
+        .map(|r| r.upstream.counters.forwarded_shares)
+        .sum();
+    let acked: u64 = snapshot
+        .routes
+        .iter()
+        .map(|r| r.upstream.counters.acked_shares)
+        .sum();
     writeln!(
         table,
-        "{:<32} {:>9} {:>9} {:>7} {:>9.0} kH/s",
-        format!("{} ({POOL_USER})", pool.local_addr()),
-        pool_user.accepted_shares,
-        pool_user.rejected_total(),
-        pool_user.blocks_found,
-        work::work_of_difficulty(pool_user.accepted_work) / elapsed / 1e3,
-    )?;
-    writeln!(
-        table,
-        "\nnode: forwarded={} acknowledged={} rejected_by_pool={} unanswered={} upstream_connections={}",
-        c.forwarded_shares, c.acked_shares, c.rejected_shares, c.unanswered_shares, c.connections
+        "\nnode: forwarded={forwarded} acknowledged={acked} (delivered is work the node measured from shares; the first seconds go to the default route while devices are vetted)"
     )?;
 
     let devices = snapshot.devices.len();
@@ -179,10 +272,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         miner.shutdown().await;
     }
     node.shutdown().await;
-    pool.shutdown().await;
+    for pool in pools {
+        pool.shutdown().await;
+    }
     Ok(DemoReport {
         table,
-        accepted_shares: pool_user.accepted_shares,
+        accepted_shares,
         devices,
     })
 }
