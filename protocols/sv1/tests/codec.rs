@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use sv1::encode::client::{self as cenc, ConfigureRequest};
+use sv1::encode::client::{self as cenc, ConfigureRequest, RawSubmit};
 use sv1::encode::server::{self as senc, ConfigureResult, NotifyParams};
 use sv1::{
     parse_client, parse_server, ClientMessage, Extranonce2, Id, ServerMessage, Submit, Sv1Error,
@@ -221,6 +221,25 @@ fn submit_round_trip_and_rejections() {
     assert_eq!(
         client(std::str::from_utf8(strip(&out)).unwrap()),
         ClientMessage::Submit(without)
+    );
+
+    // A proxy's submit carries the pool's whole extranonce2, whatever its width.
+    out.clear();
+    cenc::submit_raw(
+        &mut out,
+        &Id::from(20),
+        &RawSubmit {
+            worker: "buyer.farm",
+            job_id: "job \"7\"",
+            extranonce2: &[0, 0, 0, 5, 1, 2, 3, 4, 0xfe, 0xff, 0, 1],
+            ntime: 0x65b2_c0de,
+            nonce: 7,
+            version_bits: Some(0x0000_6000),
+        },
+    );
+    assert_eq!(
+        strip(&out),
+        br#"{"id":20,"method":"mining.submit","params":["buyer.farm","job \"7\"","0000000501020304feff0001","65b2c0de","00000007","00006000"]}"#
     );
 
     for (en2, ok) in [

@@ -18,6 +18,7 @@ use crate::core::{
 };
 use crate::net::sv2_downstream::DownstreamSettings;
 use crate::net::sv2_upstream::{self, UpstreamSettings};
+use crate::net::v1_upstream::{self, V1UpstreamSettings};
 use crate::net::{listener, sv1_device, sv2_downstream};
 use crate::store::{spawn_store_writer, Store, StoreCommand};
 
@@ -75,6 +76,13 @@ pub enum UpstreamCommand {
     Close(String),
 }
 
+/// The upstream client of one route, by the protocol its pool speaks.
+#[derive(Debug)]
+enum RouteUpstream {
+    Sv2(UpstreamSettings),
+    Stratum(V1UpstreamSettings),
+}
+
 /// Queue sizes: large enough to absorb a burst (a new block's jobs to every device), small
 /// enough that a stuck peer is noticed instead of buffering without end.
 const CORE_QUEUE: usize = 16 * 1024;
@@ -99,8 +107,6 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("route `{0}`: stratum+tcp:// (Stratum V1) pools are not supported by this build yet; use an sv2+tcp:// route")]
-    StratumRoute(String),
     #[error("{0} routes configured; at most 255 are supported")]
     TooManyRoutes(usize),
     #[error("allocations file: {0}")]
@@ -151,9 +157,6 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
     if routes.len() > 255 {
         return Err(NodeError::TooManyRoutes(routes.len()));
     }
-    if let Some(route) = routes.iter().find(|r| r.protocol == RouteProtocol::Stratum) {
-        return Err(NodeError::StratumRoute(route.name.clone()));
-    }
     let core_config = CoreConfig {
         sv1_extranonce2_size: config.sv1.extranonce2_size as usize,
         sv2_max_extranonce_size: config
@@ -179,20 +182,32 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             .map(|a| a.policy)
             .unwrap_or_default(),
     };
-    let upstream_settings: Vec<UpstreamSettings> = routes
+    let extranonce_size = core_config.upstream_extranonce_size() as u16;
+    let upstream_settings: Vec<RouteUpstream> = routes
         .iter()
-        .filter_map(|route| {
-            Some(UpstreamSettings {
+        .map(|route| match (route.protocol, route.authority) {
+            (RouteProtocol::Sv2, Some(authority)) => RouteUpstream::Sv2(UpstreamSettings {
                 route: route.name.clone(),
                 endpoints: route.endpoints.clone(),
-                authority: route.authority?,
+                authority,
                 user_identity: route.user_identity.clone(),
                 require_version_rolling: config.upstream.require_version_rolling,
-                extranonce_size: core_config.upstream_extranonce_size() as u16,
+                extranonce_size,
                 connect_timeout: config.upstream.connect_timeout(),
                 reconnect_min: Duration::from_millis(config.upstream.reconnect_min_ms),
                 reconnect_max: Duration::from_secs(config.upstream.reconnect_max_secs),
-            })
+            }),
+            // Validation gives every SV2 route its key, so only V1 routes get here.
+            _ => RouteUpstream::Stratum(V1UpstreamSettings {
+                route: route.name.clone(),
+                endpoints: route.endpoints.clone(),
+                user_identity: route.user_identity.clone(),
+                password: route.password.clone(),
+                extranonce_size,
+                connect_timeout: config.upstream.connect_timeout(),
+                reconnect_min: Duration::from_millis(config.upstream.reconnect_min_ms),
+                reconnect_max: Duration::from_secs(config.upstream.reconnect_max_secs),
+            }),
         })
         .collect();
     let allocations = match &config.allocations {
@@ -248,13 +263,24 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
     for (index, settings) in upstream_settings.into_iter().enumerate() {
         let (commands_tx, commands_rx) = mpsc::channel(UPSTREAM_QUEUE);
         upstreams.push(commands_tx);
-        tasks.push(tokio::spawn(sv2_upstream::run(
-            RouteId(index as u16),
-            settings,
-            commands_rx,
-            inbox_tx.clone(),
-            shutdown_rx.clone(),
-        )));
+        let (route, inbox, shutdown) =
+            (RouteId(index as u16), inbox_tx.clone(), shutdown_rx.clone());
+        tasks.push(match settings {
+            RouteUpstream::Sv2(settings) => tokio::spawn(sv2_upstream::run(
+                route,
+                settings,
+                commands_rx,
+                inbox,
+                shutdown,
+            )),
+            RouteUpstream::Stratum(settings) => tokio::spawn(v1_upstream::run(
+                route,
+                settings,
+                commands_rx,
+                inbox,
+                shutdown,
+            )),
+        });
     }
     if let Some((source, set, period)) = allocations {
         core.set_allocations(set);

@@ -4,14 +4,25 @@
 //!
 //! The runner prints one JSON line per share the pool judged (`{"event":"share",...}`); the
 //! tests read those next to the miners' own counters and the shim's record of RPC calls.
+//!
+//! Scenario (e): the same pool as a Stratum V1 route of the node (minesim V1 miners → node →
+//! half the farm to the JS pool, the rest to a minesim SV2 pool): with its extranonce2 widened
+//! to 8 bytes it accepts every share the node forwards; with its own 4 bytes the route is
+//! refused, naming both sizes, and the devices stay on the default route.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bitcoin::{Address, Network, ScriptBuf};
+use hashrouter::config::Config;
+use hashrouter::core::RouteId;
+use hashrouter::node::{self, NodeHandle};
 use interop::{free_port, npm_package_dir, wait_until, PeerProcess};
 use minesim::bitcoind_rpc::{BitcoindRpc, BitcoindRpcConfig, BitcoindRpcHandle, RpcAuth};
+use minesim::pool::{PoolHandle, TEST_AUTHORITY_PUBLIC};
 use minesim::v1_miner::{spawn_miner, MinerConfig, MinerHandle};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -265,5 +276,173 @@ async fn block_level_shares_leave_the_pool_running_and_its_broken_blocks_are_ref
         "block candidates are reported with their hash"
     );
     assert!(s.pool.is_running(), "the pool survives block-level shares");
+    s.rpc.shutdown().await;
+}
+
+/// The worker the node authorizes with on the JS pool.
+const ROUTE_USER: &str = "buyer.node";
+
+/// A node whose default route is the minesim SV2 `pool` and whose route `js-pool` is the JS
+/// pool at `v1`, allocated half the farm (the allocations file lives in `dir`).
+async fn start_routing_node(dir: &Path, pool: &PoolHandle, v1: SocketAddr) -> NodeHandle {
+    std::fs::write(
+        dir.join("allocations.toml"),
+        "[[allocation]]\nid = \"half\"\nroute = \"js-pool\"\nfraction = 0.5\n",
+    )
+    .unwrap();
+    let config_path = dir.join("node.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            r#"
+[sv1]
+listen = "127.0.0.1:0"
+
+[difficulty]
+initial = 0.0001
+minimum = 0.00002
+shares_per_minute = 60
+retarget_secs = 5
+
+[upstream]
+address = "{pool}"
+authority_pubkey = "{TEST_AUTHORITY_PUBLIC}"
+user_identity = "seller"
+reconnect_min_ms = 100
+reconnect_max_secs = 1
+
+[[routes]]
+name = "js-pool"
+url = "stratum+tcp://{v1}"
+user_identity = "{ROUTE_USER}"
+
+[allocations]
+file = "allocations.toml"
+
+[split]
+min_dwell_secs = 3
+catch_up_horizon_secs = 10
+vetting_shares = 3
+vetting_secs = 3
+estimate_half_life_secs = 30
+rebalance_secs = 1
+"#,
+            pool = pool.local_addr(),
+        ),
+    )
+    .unwrap();
+    let config = Config::load(&config_path).expect("node config is valid");
+    node::start(&config).await.expect("node starts")
+}
+
+/// Miners on the node (which answers every share itself, so reconnecting is not needed).
+fn node_miners(node: &NodeHandle, count: usize) -> Vec<MinerHandle> {
+    (0..count)
+        .map(|i| miner(node.sv1_addr(), &format!("farm.rig{i}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stratum_pool_sha256_as_a_route_accepts_every_share_the_node_forwards() {
+    let mut s = start(None, Some(8)).await;
+    let pool = common::start_pool().await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_routing_node(dir.path(), &pool, s.addr).await;
+    let miners = node_miners(&node, 3);
+    assert!(
+        wait_until(WAIT, || async {
+            valid_shares_of(&share_events(&s.pool), ROUTE_USER) >= 10
+        })
+        .await,
+        "the JS pool gets the route's shares: {:?}\n{}",
+        node.snapshot().await.map(|snap| snap.routes[1].clone()),
+        s.pool.log_tail(40)
+    );
+    let snapshot = node.snapshot().await.unwrap();
+    assert!(snapshot.routes[1].upstream.connected);
+    assert_eq!(snapshot.routes[1].upstream.last_error, None);
+    let reconnects: Vec<u64> = miners.iter().map(|m| m.stats().reconnects()).collect();
+    for m in miners {
+        m.shutdown().await;
+    }
+    assert_eq!(reconnects, [0, 0, 0], "no device was disconnected");
+    let settled = wait_until(Duration::from_secs(10), || async {
+        let c = node.snapshot().await.unwrap().routes[1]
+            .upstream
+            .counters
+            .clone();
+        c.forwarded_shares == c.acked_shares + c.rejected_shares
+    })
+    .await;
+    let counters = node.snapshot().await.unwrap().routes[1]
+        .upstream
+        .counters
+        .clone();
+    let events = share_events(&s.pool);
+    println!(
+        "route counters {counters:?}; JS pool share events {}",
+        events.len()
+    );
+    assert!(
+        settled,
+        "every forwarded share has its answer: {counters:?}"
+    );
+    // Every share the JS pool judged came from the node's route, was valid, and is one the
+    // node counted as acknowledged, at the pool's difficulty.
+    assert_all_valid(&events);
+    assert!(events.iter().all(|e| e["worker"] == json!(ROUTE_USER)));
+    assert_eq!(counters.rejected_shares, 0);
+    assert_eq!(events.len() as u64, counters.acked_shares);
+    let pool_work: f64 = events.iter().filter_map(|e| e["difficulty"].as_f64()).sum();
+    assert!(
+        (pool_work - counters.forwarded_work).abs() <= 1e-9 * counters.forwarded_work,
+        "JS pool credited {pool_work}, the node forwarded {}",
+        counters.forwarded_work
+    );
+    assert!(s.pool.is_running());
+    node.shutdown().await;
+    pool.shutdown().await;
+    s.rpc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stratum_pool_sha256_with_its_own_4_byte_extranonce2_is_refused_as_a_route() {
+    let mut s = start(None, None).await;
+    let pool = common::start_pool().await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_routing_node(dir.path(), &pool, s.addr).await;
+    let miners = node_miners(&node, 2);
+    let expected = "extranonce2_size is 4 bytes, the node needs 8";
+    assert!(
+        wait_until(WAIT, || async {
+            node.snapshot().await.unwrap().routes[1]
+                .upstream
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains(expected))
+        })
+        .await,
+        "the route is refused: {:?}",
+        node.snapshot().await.map(|snap| snap.routes[1].clone())
+    );
+    // Vetting over and several rebalances later, every device still works for the default
+    // route, none was disconnected, and the JS pool saw no share.
+    assert!(
+        wait_until(WAIT, || async {
+            miners.iter().all(|m| m.stats().shares_accepted() >= 8)
+        })
+        .await
+    );
+    let snapshot = node.snapshot().await.unwrap();
+    assert!(!snapshot.routes[1].upstream.connected);
+    assert!(snapshot.devices.iter().all(|d| d.route == RouteId::DEFAULT));
+    assert!(miners.iter().all(|m| m.stats().reconnects() == 0));
+    for m in miners {
+        m.shutdown().await;
+    }
+    assert!(share_events(&s.pool).is_empty());
+    assert!(s.pool.is_running());
+    node.shutdown().await;
+    pool.shutdown().await;
     s.rpc.shutdown().await;
 }

@@ -112,12 +112,40 @@ pub fn suggest_difficulty(out: &mut Vec<u8>, id: &Id<'_>, difficulty: f64) -> Re
 
 /// `mining.submit`, with the 6th version-bits param when present.
 pub fn submit(out: &mut Vec<u8>, id: &Id<'_>, share: &Submit<'_>) {
+    submit_raw(
+        out,
+        id,
+        &RawSubmit {
+            worker: &share.worker,
+            job_id: &share.job_id,
+            extranonce2: share.extranonce2.as_bytes(),
+            ntime: share.ntime,
+            nonce: share.nonce,
+            version_bits: share.version_bits,
+        },
+    );
+}
+
+/// A share to submit whose extranonce2 is any length: a proxy forwards the pool's whole
+/// extranonce2, which may be wider than the 8 bytes a device's [`Submit`] holds.
+#[derive(Debug, Clone, Copy)]
+pub struct RawSubmit<'a> {
+    pub worker: &'a str,
+    pub job_id: &'a str,
+    pub extranonce2: &'a [u8],
+    pub ntime: u32,
+    pub nonce: u32,
+    pub version_bits: Option<u32>,
+}
+
+/// `mining.submit` from a [`RawSubmit`].
+pub fn submit_raw(out: &mut Vec<u8>, id: &Id<'_>, share: &RawSubmit<'_>) {
     open_request(out, id, "mining.submit");
-    write_str(out, &share.worker);
+    write_str(out, share.worker);
     out.push(b',');
-    write_str(out, &share.job_id);
+    write_str(out, share.job_id);
     out.push(b',');
-    write_hex_str(out, share.extranonce2.as_bytes());
+    write_hex_str(out, share.extranonce2);
     out.push(b',');
     write_u32_str(out, share.ntime);
     out.push(b',');

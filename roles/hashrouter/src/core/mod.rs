@@ -372,13 +372,16 @@ impl Core {
         let Some(channel) = r.channel.as_mut() else {
             return;
         };
-        if !channel.target.is_met_by(&valid.hash) {
+        // The target in force when the pool sent the job (V1 pools change it from the next
+        // job; an SV2 SetTarget applies to every job and resets this to the current one).
+        let target = channel.target_for_job(job.upstream_job_id);
+        if !target.is_met_by(&valid.hash) {
             return;
         }
         let Some(d) = self.devices.get_mut(&device) else {
             return;
         };
-        let difficulty = channel.target.difficulty();
+        let difficulty = target.difficulty();
         let sequence_number = channel.forward(device, difficulty);
         let mut extranonce = vec![0u8; job.padding];
         extranonce.extend_from_slice(&d.extranonce_prefix);

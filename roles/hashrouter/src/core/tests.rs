@@ -450,3 +450,73 @@ fn vardiff_change_credits_old_jobs_at_the_old_difficulty() {
     assert!(raised);
     assert!(core.snapshot(t).devices[0].difficulty > 1e-7);
 }
+
+#[test]
+fn a_v1_difficulty_change_leaves_earlier_jobs_at_their_difficulty() {
+    let now = Instant::now();
+    let mut core = Core::new(config(), Instant::now());
+    // The pool's target equals the device's: every device share is forwarded.
+    open_channel(&mut core, 0, 1e-7, &POOL_PREFIX, POOL_EXTRANONCE_SIZE, now);
+    new_tip(&mut core, 1, [0x11; 32], 1_700_000_000, now);
+    let device = ready_device(&mut core, now);
+    drain(&mut core);
+    let first_job = core.routes[0].jobs.current().unwrap().id;
+    let forwarded = |actions: &[Action]| {
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::SubmitUpstream { .. }))
+            .count()
+    };
+    // mining.set_difficulty: from the pool's next job on, a target no test share meets.
+    core.handle_upstream(
+        RouteId::DEFAULT,
+        UpstreamEvent::SetTargetForNewJobs {
+            target: Target::from_difficulty(1e6).to_le_bytes(),
+        },
+        now,
+    );
+    let device_target = Target::from_difficulty(1e-7);
+    let en2 = [0, 0, 0, 1];
+    let nonce = grind(&core, device, &en2, device_target, true);
+    core.handle_device_request(device, submit(&core, &en2, nonce, None), now);
+    assert_eq!(
+        forwarded(&drain(&mut core)),
+        1,
+        "the job came before the change"
+    );
+    let work = core.snapshot(now).upstream.counters.forwarded_work;
+    assert!(
+        (work - 1e-7).abs() < 1e-15,
+        "credited at the job's difficulty: {work}"
+    );
+
+    // The pool's next job carries the new difficulty; the earlier job keeps its own.
+    core.handle_upstream(
+        RouteId::DEFAULT,
+        UpstreamEvent::NewJob(upstream_job(2, false)),
+        now,
+    );
+    drain(&mut core);
+    let en2 = [0, 0, 0, 2];
+    let nonce = grind(&core, device, &en2, device_target, true);
+    core.handle_device_request(device, submit(&core, &en2, nonce, None), now);
+    assert_eq!(forwarded(&drain(&mut core)), 0, "the new job's difficulty");
+    let en2 = [0, 0, 0, 3];
+    let nonce = grind(&core, device, &en2, device_target, true);
+    core.handle_device_request(device, submit(&core, &en2, nonce, Some(first_job)), now);
+    assert_eq!(forwarded(&drain(&mut core)), 1, "the old job's difficulty");
+
+    // An SV2 SetTarget applies to every job at once.
+    core.handle_upstream(
+        RouteId::DEFAULT,
+        UpstreamEvent::SetTarget {
+            target: Target::from_difficulty(1e6).to_le_bytes(),
+        },
+        now,
+    );
+    let en2 = [0, 0, 0, 4];
+    let nonce = grind(&core, device, &en2, device_target, true);
+    core.handle_device_request(device, submit(&core, &en2, nonce, Some(first_job)), now);
+    assert_eq!(forwarded(&drain(&mut core)), 0);
+    assert_eq!(core.snapshot(now).devices[0].counters.rejected, 0);
+}

@@ -1,7 +1,7 @@
 //! The node's aggregated extended channel to the pool: its target and extranonce, the shares
 //! forwarded on it, and their reconciliation with the pool's batched acknowledgements.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use work::Target;
 
@@ -24,7 +24,13 @@ pub enum UpstreamEvent {
         min_ntime: u32,
         nbits: u32,
     },
+    /// The channel's target, for every job (SV2 `SetTarget`).
     SetTarget {
+        target: [u8; 32],
+    },
+    /// The target of jobs received from now on; jobs already received keep the target they
+    /// came with (Stratum V1 `mining.set_difficulty`, which pools apply from the next job).
+    SetTargetForNewJobs {
         target: [u8; 32],
     },
     SetExtranoncePrefix {
@@ -86,6 +92,9 @@ struct PendingShare {
 
 /// Most forwarded shares awaiting an answer; a pool that never answers cannot grow memory.
 const MAX_PENDING: usize = 1 << 16;
+/// Upstream jobs whose own target is remembered; a share on an older one is checked against
+/// the channel's current target (the job book forgets its jobs sooner anyway).
+const MAX_JOB_TARGETS: usize = 1024;
 
 /// Open extended channel to the pool.
 #[derive(Debug)]
@@ -96,6 +105,9 @@ pub struct UpstreamChannel {
     pub extranonce_size: usize,
     next_sequence_number: u32,
     pending: BTreeMap<u32, PendingShare>,
+    /// The target each upstream job was received under, oldest first.
+    job_targets: HashMap<u32, Target>,
+    job_order: VecDeque<u32>,
 }
 
 /// The verdict on one forwarded share, for the device's counters.
@@ -120,7 +132,43 @@ impl UpstreamChannel {
             extranonce_size,
             next_sequence_number: 0,
             pending: BTreeMap::new(),
+            job_targets: HashMap::new(),
+            job_order: VecDeque::new(),
         }
+    }
+
+    /// A job arrived: it keeps the current target even if a later
+    /// [`UpstreamEvent::SetTargetForNewJobs`] changes the channel's.
+    pub fn note_job(&mut self, job_id: u32) {
+        if self.job_targets.insert(job_id, self.target).is_none() {
+            self.job_order.push_back(job_id);
+        }
+        while self.job_order.len() > MAX_JOB_TARGETS {
+            if let Some(old) = self.job_order.pop_front() {
+                self.job_targets.remove(&old);
+            }
+        }
+    }
+
+    /// A target for every job, those already received included.
+    pub fn set_target(&mut self, target: Target) {
+        self.target = target;
+        self.job_targets.clear();
+        self.job_order.clear();
+    }
+
+    /// A target for the jobs received from now on.
+    pub fn set_target_for_new_jobs(&mut self, target: Target) {
+        self.target = target;
+    }
+
+    /// The target a share on upstream job `job_id` must meet: the one in force when that job
+    /// was received.
+    pub fn target_for_job(&self, job_id: u32) -> Target {
+        self.job_targets
+            .get(&job_id)
+            .copied()
+            .unwrap_or(self.target)
     }
 
     /// Where device extranonces go for this channel, or `None` when the pool granted fewer
@@ -195,6 +243,29 @@ mod tests {
         assert_eq!(devices, vec![0, 2, 3]);
         assert_eq!(channel.unanswered(), 1);
         assert!(channel.on_error(1).is_none());
+    }
+
+    #[test]
+    fn jobs_keep_their_target_until_a_target_for_every_job() {
+        let easy = Target::from_difficulty(1.0);
+        let hard = Target::from_difficulty(4.0);
+        let mut channel = UpstreamChannel::new(1, easy, vec![], 8);
+        channel.note_job(10);
+        channel.set_target_for_new_jobs(hard);
+        channel.note_job(11);
+        assert_eq!(channel.target_for_job(10), easy, "sent before the change");
+        assert_eq!(channel.target_for_job(11), hard);
+        assert_eq!(
+            channel.target_for_job(99),
+            hard,
+            "unknown: the current target"
+        );
+        channel.set_target(easy);
+        assert_eq!(channel.target_for_job(11), easy, "SV2 SetTarget: every job");
+        for job in 0..(MAX_JOB_TARGETS as u32 + 10) {
+            channel.note_job(job);
+        }
+        assert_eq!(channel.job_targets.len(), MAX_JOB_TARGETS);
     }
 
     #[test]

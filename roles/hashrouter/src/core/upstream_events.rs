@@ -58,6 +58,9 @@ impl Core {
                     return;
                 };
                 let r = &mut self.routes[index];
+                if let Some(channel) = r.channel.as_mut() {
+                    channel.note_job(job.job_id);
+                }
                 if let Some(job) = r.jobs.on_upstream_job(job, &layout, r.epoch, now) {
                     self.broadcast_job(route, &job, false);
                 }
@@ -88,8 +91,17 @@ impl Core {
             }
             UpstreamEvent::SetTarget { target } => {
                 if let Some(channel) = self.routes[index].channel.as_mut() {
-                    channel.target = Target::from_le_bytes(target);
+                    channel.set_target(Target::from_le_bytes(target));
                     debug!(difficulty = channel.target.difficulty(), "upstream target");
+                }
+            }
+            UpstreamEvent::SetTargetForNewJobs { target } => {
+                if let Some(channel) = self.routes[index].channel.as_mut() {
+                    channel.set_target_for_new_jobs(Target::from_le_bytes(target));
+                    debug!(
+                        difficulty = channel.target.difficulty(),
+                        "upstream target from the next job"
+                    );
                 }
             }
             UpstreamEvent::SetExtranoncePrefix { extranonce_prefix } => {

@@ -13,14 +13,13 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
+use super::endpoints::Endpoints;
 use crate::core::{RouteId, UpstreamEvent, UpstreamJob, UpstreamShare};
 use crate::node::{CoreInput, UpstreamCommand};
 
 /// `SetupConnection` flag asking the pool to allow version rolling on every job.
 const REQUIRES_VERSION_ROLLING: u32 = 1 << 2;
 const OPEN_CHANNEL_REQUEST_ID: u32 = 1;
-/// A connection that lived this long resets the backoff to its minimum.
-const STABLE_CONNECTION: Duration = Duration::from_secs(30);
 
 /// Everything the client needs, from the node's config.
 #[derive(Debug, Clone)]
@@ -81,20 +80,20 @@ pub async fn run(
     inbox: async_channel::Sender<CoreInput>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Some(first) = settings.endpoints.first().cloned() else {
+    let Some(mut endpoints) = Endpoints::new(
+        settings.endpoints.clone(),
+        settings.reconnect_min,
+        settings.reconnect_max,
+    ) else {
         error!(route = %settings.route, "route has no endpoint");
         return;
     };
-    let mut address = first;
-    let mut endpoint = 0;
-    // Failures in a row, across the endpoints: backoff starts once every endpoint failed.
-    let mut failures = 0;
-    let mut backoff = settings.reconnect_min;
     let link = Link {
         route,
         inbox: inbox.clone(),
     };
     loop {
+        let address = endpoints.current().to_string();
         let span = info_span!("upstream", route = %settings.route, %address);
         let started = tokio::time::Instant::now();
         let result = session(&settings, &address, &mut commands, &link, &mut shutdown)
@@ -118,9 +117,7 @@ pub async fn run(
             Err(UpstreamError::Shutdown) => return,
             Err(UpstreamError::Reconnect(to)) => {
                 info!(%to, "pool redirected us");
-                address = to;
-                backoff = settings.reconnect_min;
-                failures = 0;
+                endpoints.redirect(to);
                 while commands.try_recv().is_ok() {}
                 continue;
             }
@@ -128,25 +125,16 @@ pub async fn run(
             Err(e) => warn!(error = %e, "upstream connection ended"),
             Ok(()) => {}
         }
-        if started.elapsed() >= STABLE_CONNECTION {
-            backoff = settings.reconnect_min;
-            failures = 0;
-        }
         drop(_entered);
         // Shares queued for the dead channel cannot be sent on a new one.
         while commands.try_recv().is_ok() {}
         // Next endpoint at once while some have not been tried; then back off.
-        failures += 1;
-        endpoint = (endpoint + 1) % settings.endpoints.len();
-        address = settings.endpoints[endpoint].clone();
-        if failures < settings.endpoints.len() {
-            continue;
+        if let Some(wait) = endpoints.session_ended(started.elapsed()) {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = shutdown.changed() => return,
-        }
-        backoff = (backoff * 2).min(settings.reconnect_max);
     }
 }
 
