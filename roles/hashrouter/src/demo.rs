@@ -1,5 +1,5 @@
-//! `hashrouter demo`: the node between three simulated SV2 pools (the seller's, and two buyers'
-//! with allocations of 40% and 25% of the farm) and simulated miners — Stratum V1 devices, and
+//! `hashrouter demo`: the node between three simulated pools (the seller's SV2 pool, a buyer's
+//! SV2 pool and a buyer's Stratum V1 pool, with allocations of 40% and 25% of the farm) and simulated miners — Stratum V1 devices, and
 //! SV2 devices on standard and extended channels through the node's SV2 server — all in this
 //! process on 127.0.0.1, then a report of what every device, route and pool saw.
 
@@ -9,6 +9,7 @@ use std::time::Duration;
 use minesim::pool::{InitialTarget, Pool, PoolConfig, TEST_AUTHORITY_PUBLIC};
 use minesim::sv2_miner::{spawn_sv2_miner, ChannelKind, Sv2MinerConfig};
 use minesim::v1_miner::{spawn_miner, MinerConfig};
+use minesim::v1_pool::{V1Pool, V1PoolConfig};
 
 use crate::config::Config;
 use crate::node;
@@ -54,6 +55,7 @@ listen = "127.0.0.1:0"
 listen = "127.0.0.1:0"
 authority_public_key = "{public}"
 authority_secret_key = "{secret}"
+max_extranonce_size = 4
 
 [difficulty]
 initial = 0.0001
@@ -83,9 +85,15 @@ rebalance_secs = 1
         pool = pools[0],
     );
     for ((name, _), pool) in ROUTES.iter().zip(pools).skip(1) {
-        text.push_str(&format!(
-            "\n[[routes]]\nname = \"{name}\"\nurl = \"sv2+tcp://{pool}\"\nauthority_pubkey = \"{TEST_AUTHORITY_PUBLIC}\"\nuser_identity = \"{name}\"\n"
-        ));
+        if *name == V1_ROUTE {
+            text.push_str(&format!(
+                "\n[[routes]]\nname = \"{name}\"\nurl = \"stratum+tcp://{pool}\"\nuser_identity = \"{name}\"\n"
+            ));
+        } else {
+            text.push_str(&format!(
+                "\n[[routes]]\nname = \"{name}\"\nurl = \"sv2+tcp://{pool}\"\nauthority_pubkey = \"{TEST_AUTHORITY_PUBLIC}\"\nuser_identity = \"{name}\"\n"
+            ));
+        }
     }
     text
 }
@@ -101,6 +109,9 @@ fn allocations_file() -> String {
         .collect()
 }
 
+/// The route whose pool speaks Stratum V1.
+const V1_ROUTE: &str = "buyer-b";
+
 /// The user a route's pool sees.
 fn pool_user(route: &str) -> &str {
     if route == "default" {
@@ -112,16 +123,31 @@ fn pool_user(route: &str) -> &str {
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     let mut pools = Vec::new();
-    for _ in ROUTES {
+    let mut v1_pool = None;
+    let mut addresses = Vec::new();
+    for (name, _) in ROUTES {
+        if name == V1_ROUTE {
+            // Its extranonce2 (8 bytes) holds the node's 4-byte device id and each device's
+            // 4 bytes (sv1.extranonce2_size, sv2.max_extranonce_size).
+            let mut config = V1PoolConfig::new("127.0.0.1:0".parse()?);
+            config.extranonce2_size = 8;
+            config.difficulty = 0.0005;
+            config.block_interval = Some(Duration::from_secs(10));
+            let pool = V1Pool::start(config).await?;
+            addresses.push(pool.local_addr());
+            v1_pool = Some(pool);
+            continue;
+        }
         let mut pool_config = PoolConfig::new("127.0.0.1:0".parse()?);
         // A new block every 10 s so the demo shows clean jobs reaching every device; the pool
         // asks for a share about every 2 s from the node's aggregated channel.
         pool_config.block_interval = Some(Duration::from_secs(10));
         pool_config.initial_target = InitialTarget::FixedDifficulty(0.0005);
         pool_config.shares_per_minute = 30.0;
-        pools.push(Pool::start(pool_config).await?);
+        let pool = Pool::start(pool_config).await?;
+        addresses.push(pool.local_addr());
+        pools.push((name, pool));
     }
-    let addresses: Vec<_> = pools.iter().map(|p| p.local_addr()).collect();
     // A fresh authority keypair for this run's SV2 server, and the config in a scratch folder.
     let keys = sv2_conn::keys::generate();
     let dir = tempfile::tempdir()?;
@@ -230,11 +256,18 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         "pool hashrate"
     )?;
     let mut accepted_shares = 0;
-    for ((route, (_, fraction)), pool) in snapshot.routes.iter().zip(ROUTES).zip(&pools) {
-        let user = pool
-            .stats()
-            .user(pool_user(&route.name))
-            .unwrap_or_default();
+    for (route, (_, fraction)) in snapshot.routes.iter().zip(ROUTES) {
+        let user = if route.name == V1_ROUTE {
+            v1_pool
+                .as_ref()
+                .and_then(|p| p.stats().user(pool_user(&route.name)))
+        } else {
+            pools
+                .iter()
+                .find(|(name, _)| *name == route.name)
+                .and_then(|(_, p)| p.stats().user(pool_user(&route.name)))
+        }
+        .unwrap_or_default();
         accepted_shares += user.accepted_shares;
         writeln!(
             table,
@@ -272,7 +305,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         miner.shutdown().await;
     }
     node.shutdown().await;
-    for pool in pools {
+    for (_, pool) in pools {
+        pool.shutdown().await;
+    }
+    if let Some(pool) = v1_pool {
         pool.shutdown().await;
     }
     Ok(DemoReport {
