@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::endpoints::Endpoints;
+use super::upstream_link::UpstreamLink;
 use crate::core::{RouteId, UpstreamEvent, UpstreamJob, UpstreamShare};
 use crate::node::{CoreInput, UpstreamCommand};
 
@@ -88,10 +89,7 @@ pub async fn run(
         error!(route = %settings.route, "route has no endpoint");
         return;
     };
-    let link = Link {
-        route,
-        inbox: inbox.clone(),
-    };
+    let link = UpstreamLink { route, inbox };
     loop {
         let address = endpoints.current().to_string();
         let span = info_span!("upstream", route = %settings.route, %address);
@@ -108,8 +106,7 @@ pub async fn run(
                     ),
                     _ => e.to_string(),
                 };
-                let _ =
-                    inbox.try_send(CoreInput::Upstream(route, UpstreamEvent::Failed { reason }));
+                link.report_failure(reason);
             }
         }
         let _entered = span.enter();
@@ -138,27 +135,12 @@ pub async fn run(
     }
 }
 
-/// Where a session reports: the core's inbox, tagged with the route.
-struct Link {
-    route: RouteId,
-    inbox: async_channel::Sender<CoreInput>,
-}
-
-impl Link {
-    async fn send(&self, event: UpstreamEvent) -> bool {
-        self.inbox
-            .send(CoreInput::Upstream(self.route, event))
-            .await
-            .is_ok()
-    }
-}
-
 /// One connection's life. Tells the core `Disconnected` if the channel had been opened.
 async fn session(
     settings: &UpstreamSettings,
     address: &str,
     commands: &mut mpsc::Receiver<UpstreamCommand>,
-    link: &Link,
+    link: &UpstreamLink,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), UpstreamError> {
     let (mut reader, mut writer) = tokio::select! {
@@ -285,7 +267,7 @@ async fn relay(
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
     commands: &mut mpsc::Receiver<UpstreamCommand>,
-    link: &Link,
+    link: &UpstreamLink,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), UpstreamError> {
     loop {

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, info_span, warn, Instrument};
 
 use super::endpoints::Endpoints;
+use super::upstream_link::UpstreamLink;
 use super::v1_session::{reconnect_address, SessionEnd, V1Session};
 use crate::core::{RouteId, UpstreamEvent};
 use crate::node::{CoreInput, UpstreamCommand};
@@ -104,7 +105,7 @@ pub async fn run(
         error!(route = %settings.route, "route has no endpoint");
         return;
     };
-    let link = Link { route, inbox };
+    let link = UpstreamLink { route, inbox };
     loop {
         let address = endpoints.current().to_string();
         let span = info_span!("v1-upstream", route = %settings.route, %address);
@@ -117,9 +118,7 @@ pub async fn run(
                 Err(e) => e.to_string(),
                 Ok(()) => "connection ended".to_string(),
             };
-            let _ = link
-                .inbox
-                .try_send(CoreInput::Upstream(route, UpstreamEvent::Failed { reason }));
+            link.report_failure(reason);
         }
         // Shares queued for the dead connection cannot be sent on a new one.
         while commands.try_recv().is_ok() {}
@@ -149,35 +148,12 @@ pub async fn run(
     }
 }
 
-/// Where a session reports: the core's inbox, tagged with the route.
-struct Link {
-    route: RouteId,
-    inbox: async_channel::Sender<CoreInput>,
-}
-
-impl Link {
-    /// Passes events on in order; false once the core is gone.
-    async fn send_all(&self, events: Vec<UpstreamEvent>) -> bool {
-        for event in events {
-            if self
-                .inbox
-                .send(CoreInput::Upstream(self.route, event))
-                .await
-                .is_err()
-            {
-                return false;
-            }
-        }
-        true
-    }
-}
-
 /// One connection's life. Tells the core `Disconnected` if the channel had been opened.
 async fn session(
     settings: &V1UpstreamSettings,
     address: &str,
     commands: &mut mpsc::Receiver<UpstreamCommand>,
-    link: &Link,
+    link: &UpstreamLink,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), V1UpstreamError> {
     let stream = tokio::select! {
@@ -229,7 +205,7 @@ async fn relay(
     state: &mut V1Session,
     opened: &mut bool,
     commands: &mut mpsc::Receiver<UpstreamCommand>,
-    link: &Link,
+    link: &UpstreamLink,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), V1UpstreamError> {
     let (mut reader, mut writer) = stream.into_split();
