@@ -14,9 +14,9 @@ started=$SECONDS
 bin_dir=$(scripts/install-peers.sh | tail -n 1)
 printf 'peers in %s (%ds)\n' "$bin_dir" "$((SECONDS - started))"
 
-step "installing stratum-pool-sha256 (scripts/install-stratum-pool.sh)"
+step "installing the npm tools (scripts/install-npm-tools.sh)"
 started=$SECONDS
-npm_dir=$(scripts/install-stratum-pool.sh | tail -n 1)
+npm_dir=$(scripts/install-npm-tools.sh | tail -n 1)
 printf 'npm peers in %s (%ds)\n' "$npm_dir" "$((SECONDS - started))"
 
 step "cargo test -p interop -- --test-threads=1"

@@ -1,5 +1,5 @@
 //! The real peers, installed into cache folders outside the repository: SRI's binaries by
-//! `scripts/install-peers.sh`, npm packages by `scripts/install-stratum-pool.sh`.
+//! `scripts/install-peers.sh`, npm packages by `scripts/install-npm-tools.sh`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -44,7 +44,7 @@ fn bin_dir() -> &'static Result<PathBuf, String> {
 /// The npm cache folder (holding `node_modules/`), installed once per test binary.
 fn npm_dir() -> &'static Result<PathBuf, String> {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    DIR.get_or_init(|| run_install_script("install-stratum-pool.sh"))
+    DIR.get_or_init(|| run_install_script("install-npm-tools.sh"))
 }
 
 /// Folder of the installed npm package `name` (`stratum-pool-sha256`), installing it first if
@@ -60,7 +60,7 @@ pub fn npm_package_dir(name: &str) -> PathBuf {
     let path = dir.join("node_modules").join(name);
     assert!(
         path.join("package.json").is_file(),
-        "{} is missing after install-stratum-pool.sh",
+        "{} is missing after install-npm-tools.sh",
         path.display()
     );
     path
