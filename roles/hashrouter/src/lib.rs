@@ -2,6 +2,7 @@
 //!
 //! - [`allocations`]: the static allocations file and its reloading (the model and its
 //!   resolution into per-route targets live in the `contracts` crate);
+//! - [`chain`]: on-chain allocations (Lumerin), starting with the seller's wallet key;
 //! - [`core`]: the sans-IO state machine (device sessions, jobs, shares, upstream channel);
 //! - [`net`]: the tokio shell around it (SV1 listener, SV2 upstream client);
 //! - [`node`]: wiring a running node together from a [`config::Config`];
@@ -9,6 +10,7 @@
 //! - [`store`]: the accounting store (SQLite) and its writer task.
 
 pub mod allocations;
+pub mod chain;
 pub mod config;
 pub mod core;
 pub mod demo;

@@ -31,8 +31,14 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Generate an SV2 authority keypair (base58check, the format SRI's configs take).
-    Keygen,
+    /// Generate an SV2 authority keypair (base58check, the format SRI's configs take); with
+    /// `--wallet`, the seller's wallet key for on-chain (Lumerin) allocations instead.
+    Keygen {
+        /// Wallet key file: created (mode 0600) with a new key if it does not exist, read if it
+        /// does (never overwritten). Prints the wallet address and the public key to register.
+        #[arg(long, value_name = "FILE")]
+        wallet: Option<PathBuf>,
+    },
     /// Split a simulated farm between routes in simulated time and report how close each route
     /// came to its allocations (scenarios in test-vectors/split/).
     Simulate {
@@ -109,10 +115,25 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", report.table);
             println!("{}", report.summary_line());
         }
-        Command::Keygen => {
+        Command::Keygen { wallet: None } => {
             let keys = sv2_conn::keys::generate();
             println!("authority_public_key = \"{}\"", keys.public_string());
             println!("authority_secret_key = \"{}\"", keys.secret_string());
+        }
+        Command::Keygen { wallet: Some(path) } => {
+            let (key, origin) = hashrouter::chain::wallet_key::load_or_create(&path)?;
+            let verb = match origin {
+                hashrouter::chain::wallet_key::KeyFileOrigin::Created => "created",
+                hashrouter::chain::wallet_key::KeyFileOrigin::Existing => "read",
+            };
+            println!(
+                "# wallet key file {} ({verb}); keep it secret",
+                path.display()
+            );
+            println!("# address: the seller account; fund it and create contracts from it");
+            println!("wallet_address = \"{}\"", key.address());
+            println!("# public key: pass as pubKey to setCreateNewRentalContractV2; buyers encrypt to it");
+            println!("wallet_public_key = \"{}\"", key.public_key_hex());
         }
         Command::Demo {
             duration,
