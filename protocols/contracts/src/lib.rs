@@ -4,7 +4,11 @@
 //! same [`Allocation`] model; [`resolve`] turns the allocations active at a moment, the farm's
 //! measured hashrate and an over-subscription [`Policy`] into a target rate per route, the
 //! default route taking the remainder. Nothing here does I/O or reads a clock.
+//!
+//! [`abi`] holds the Lumerin spot marketplace's contract bindings, which the chain source uses
+//! to encode its calls and decode their returns and logs.
 
+pub mod abi;
 mod allocation;
 mod hashrate;
 mod policy;
