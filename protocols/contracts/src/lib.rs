@@ -7,7 +7,11 @@
 //!
 //! For allocations bought on Lumerin's marketplace, [`wallet::WalletKey`] is the seller's key and
 //! [`ecies`] decrypts the destinations buyers encrypt to it (go-ethereum's ECIES).
+//!
+//! [`abi`] holds the Lumerin spot marketplace's contract bindings, which the chain source uses
+//! to encode its calls and decode their returns and logs.
 
+pub mod abi;
 mod allocation;
 pub mod ecies;
 mod hashrate;

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-/// One of the workspace's install scripts.
-fn script(name: &str) -> PathBuf {
+/// One of the workspace's scripts (`scripts/<name>`).
+pub fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scripts")
         .join(name)

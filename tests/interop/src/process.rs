@@ -110,6 +110,24 @@ impl PeerProcess {
         crate::net::wait_until(timeout, || async { self.log().contains(needle) }).await
     }
 
+    /// Asks the process to exit (SIGTERM), so it can save its state first; does not wait. See
+    /// [`PeerProcess::is_running`] to wait for it.
+    ///
+    /// # Panics
+    /// If the signal cannot be sent (`kill` missing from the system).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match status {
+            Ok(_) => {}
+            Err(e) => panic!("{}: cannot send SIGTERM: {e}", self.name),
+        }
+    }
+
     /// Kills the process and waits for it to exit.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
