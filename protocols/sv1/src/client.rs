@@ -63,6 +63,9 @@ pub struct Configure<'a> {
     pub minimum_difficulty: Option<f64>,
     pub subscribe_extranonce: bool,
     pub info: Option<Info<'a>>,
+    /// Lumerin's `lmr.contract-address`: the hashrate contract a seller's connection delivers.
+    /// The `lmr` extension itself stays among the unknown ones: this codec only reads it.
+    pub lmr_contract_address: Option<Cow<'a, str>>,
 }
 
 impl Configure<'_> {
@@ -174,8 +177,9 @@ fn parse_configure<'a>(p: &Params<'a>) -> Result<Configure<'a>, Sv1Error> {
     let entries = json::object_entries(object).map_err(|_| p.invalid(1, "must be an object"))?;
     for (key, value) in entries {
         let as_str = || cow_str(value).ok_or_else(|| p.invalid(1, "value must be a string"));
-        // Unknown keys (e.g. Lumerin's `lmr.contract-address`) are tolerated and ignored.
+        // Unknown keys are tolerated and ignored.
         match key.as_ref() {
+            "lmr.contract-address" => configure.lmr_contract_address = Some(as_str()?),
             "version-rolling.mask" => {
                 configure
                     .version_rolling

@@ -152,6 +152,7 @@ fn configure_full_and_unknown_extensions() {
             version_rolling: Some((0x1fffe000, 2)),
             minimum_difficulty: Some(0.001),
             subscribe_extranonce: false,
+            lmr_contract_address: None,
         },
     )
     .unwrap();
@@ -160,6 +161,33 @@ fn configure_full_and_unknown_extensions() {
     };
     assert_eq!(c.version_rolling.unwrap().mask, Some(0x1fffe000));
     assert_eq!(c.minimum_difficulty, Some(0.001));
+    assert_eq!(c.lmr_contract_address, None);
+
+    // Lumerin's validator convention: the contract travels in an `lmr` extension.
+    let mut out = Vec::new();
+    let contract = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
+    cenc::configure(
+        &mut out,
+        &Id::from(1),
+        &ConfigureRequest {
+            version_rolling: Some((0x1fffe000, 2)),
+            minimum_difficulty: Some(2048.0),
+            lmr_contract_address: Some(contract),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let line = std::str::from_utf8(strip(&out)).unwrap();
+    assert!(
+        line.contains(r#"["version-rolling","minimum-difficulty","lmr"]"#),
+        "{line}"
+    );
+    let ClientMessage::Configure(c) = parse_client(strip(&out)).unwrap().message else {
+        panic!()
+    };
+    assert_eq!(c.lmr_contract_address.as_deref(), Some(contract));
+    assert_eq!(c.minimum_difficulty, Some(2048.0));
+    assert_eq!(c.unknown_extensions().collect::<Vec<_>>(), ["lmr"]);
 
     let bad = r#"{"id":1,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"xyz"}]}"#;
     assert!(matches!(

@@ -4,10 +4,12 @@
 //! setting, and [`Config::validate`] names the offending field in each error.
 
 mod allocations;
+mod lumerin;
 mod routes;
 mod split;
 
 pub use allocations::AllocationsConfig;
+pub use lumerin::{shown_rpc_url, LumerinConfig};
 pub use routes::{Route, RouteConfig, RouteProtocol, RouteUrl};
 pub use split::SplitConfig;
 
@@ -58,6 +60,9 @@ pub struct Config {
     /// The static allocations file; absent = all hashrate goes to the default route.
     #[serde(default)]
     pub allocations: Option<AllocationsConfig>,
+    /// On-chain allocations from the Lumerin marketplace; absent = no chain is read.
+    #[serde(default)]
+    pub lumerin: Option<LumerinConfig>,
     /// How the scheduler divides devices between routes.
     #[serde(default)]
     pub split: SplitConfig,
@@ -276,6 +281,15 @@ impl Config {
                 store.data_dir = dir.join(&store.data_dir);
             }
         }
+        if let Some(file) = config
+            .lumerin
+            .as_mut()
+            .and_then(|l| l.wallet_key_file.as_mut())
+        {
+            if file.is_relative() {
+                *file = path.parent().unwrap_or(Path::new("")).join(&*file);
+            }
+        }
         if let Some(allocations) = &mut config.allocations {
             if allocations.file.is_relative() {
                 let dir = path.parent().unwrap_or(Path::new(""));
@@ -371,6 +385,9 @@ impl Config {
         if let Some(allocations) = &self.allocations {
             allocations.validate()?;
         }
+        if let Some(lumerin) = &self.lumerin {
+            lumerin.validate()?;
+        }
         Ok(())
     }
 
@@ -449,7 +466,7 @@ impl UpstreamConfig {
     }
 }
 
-fn validate_host_port(field: &str, value: &str) -> Result<(), ConfigError> {
+pub(crate) fn validate_host_port(field: &str, value: &str) -> Result<(), ConfigError> {
     let Some((host, port)) = value.rsplit_once(':') else {
         return Err(invalid(field, "expected host:port"));
     };

@@ -9,11 +9,14 @@ use crate::Sv1Error;
 
 /// What a miner asks for in `mining.configure`.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ConfigureRequest {
+pub struct ConfigureRequest<'a> {
     /// `(mask, min_bit_count)` to request version rolling.
     pub version_rolling: Option<(u32, u32)>,
     pub minimum_difficulty: Option<f64>,
     pub subscribe_extranonce: bool,
+    /// Lumerin's `lmr` extension: the hashrate contract this connection delivers, which a
+    /// Lumerin validator expects as `lmr.contract-address`.
+    pub lmr_contract_address: Option<&'a str>,
 }
 
 /// `mining.subscribe` with optional user agent and session id.
@@ -47,7 +50,7 @@ pub fn authorize(out: &mut Vec<u8>, id: &Id<'_>, user: &str, password: &str) {
 pub fn configure(
     out: &mut Vec<u8>,
     id: &Id<'_>,
-    request: &ConfigureRequest,
+    request: &ConfigureRequest<'_>,
 ) -> Result<(), Sv1Error> {
     let mark = out.len();
     open_request(out, id, "mining.configure");
@@ -61,6 +64,9 @@ pub fn configure(
     }
     if request.subscribe_extranonce {
         names.push("subscribe-extranonce");
+    }
+    if request.lmr_contract_address.is_some() {
+        names.push("lmr");
     }
     for (i, name) in names.iter().enumerate() {
         if i > 0 {
@@ -86,6 +92,14 @@ pub fn configure(
             out.truncate(mark);
             return Err(e);
         }
+        first = false;
+    }
+    if let Some(address) = request.lmr_contract_address {
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"lmr.contract-address\":");
+        write_str(out, address);
     }
     out.push(b'}');
     close_request(out);

@@ -41,6 +41,17 @@ impl Accounting {
         }
     }
 
+    /// Room for route `route` (a route added while running); a reused slot starts empty.
+    pub fn open_route(&mut self, route: RouteId) {
+        let index = route.0 as usize;
+        if index >= self.routes.len() {
+            self.routes.resize(index + 1, Minute::default());
+            self.grants.resize(index + 1, Vec::new());
+        }
+        self.routes[index] = Minute::default();
+        self.grants[index].clear();
+    }
+
     fn at(&mut self, route: RouteId) -> Option<&mut Minute> {
         self.routes.get_mut(route.0 as usize)
     }

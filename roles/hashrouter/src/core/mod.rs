@@ -15,6 +15,7 @@ mod fanout;
 mod jobs;
 pub mod lines;
 mod route;
+mod route_table;
 mod routing;
 pub mod scheduler;
 mod share;
@@ -42,6 +43,7 @@ pub use device::{
 };
 pub use jobs::{DeviceJob, PrevHash, UpstreamJob};
 pub use lines::Line;
+pub use route_table::{RouteTableError, SLOT_REUSE_DELAY};
 pub use scheduler::{RouteId, SchedulerConfig};
 pub use share::ShareRejection;
 pub use snapshot::{DeviceSnapshot, NodeSnapshot, RouteSnapshot, UpstreamSnapshot};
@@ -139,6 +141,7 @@ pub struct Core {
     scheduler: Scheduler,
     allocations: crate::allocations::AllocationSet,
     accounting: Accounting,
+    pending_restore: route_table::PendingRestore,
     actions: VecDeque<Action>,
 }
 
@@ -194,6 +197,7 @@ impl Core {
             scheduler,
             allocations: Default::default(),
             accounting,
+            pending_restore: Default::default(),
             actions: VecDeque::new(),
         }
     }
@@ -475,6 +479,7 @@ impl Core {
                 delivered: account.delivered,
                 shares: account.shares,
                 devices: devices.iter().filter(|d| d.route.0 as usize == i).count(),
+                retired: r.retired_at.is_some(),
             })
             .collect();
         NodeSnapshot {
@@ -483,6 +488,7 @@ impl Core {
             sv2_connections: self.connections.len(),
             routes,
             oversubscribed: self.accounting.oversubscribed().map(str::to_string),
+            chain: None,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! One route as the core sees it: a destination's upstream channel, the jobs built from it, the
 //! shares already seen on its chain tip, and its counters.
 
+use std::time::Instant;
+
 use super::jobs::JobBook;
 use super::share::SeenShares;
 use super::upstream::{UpstreamChannel, UpstreamCounters};
@@ -8,7 +10,7 @@ use super::upstream::{UpstreamChannel, UpstreamCounters};
 /// The upstream side of one route.
 #[derive(Debug)]
 pub struct Route {
-    /// As configured; `default` for the seller's own pool.
+    /// As configured (`default` for the seller's own pool), or a contract's address.
     pub name: String,
     pub channel: Option<UpstreamChannel>,
     pub jobs: JobBook,
@@ -19,6 +21,9 @@ pub struct Route {
     pub error: Option<String>,
     /// Hashes of shares accepted on the route's current tip, to refuse duplicates.
     pub seen: SeenShares,
+    /// When a route added while running (a contract's destination) was retired; its slot can
+    /// be reused later.
+    pub retired_at: Option<Instant>,
 }
 
 impl Route {
@@ -31,6 +36,7 @@ impl Route {
             counters: UpstreamCounters::default(),
             error: None,
             seen: SeenShares::default(),
+            retired_at: None,
         }
     }
 }

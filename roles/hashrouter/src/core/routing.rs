@@ -21,8 +21,20 @@ impl Core {
     }
 
     /// Owed work saved before a restart, and the work each route was delivered so far, by route
-    /// name; routes no longer configured are ignored.
+    /// name. Routes that do not exist yet (a contract's, added once the chain is read) get
+    /// theirs when they are added.
     pub fn restore(&mut self, states: &[OwedState], delivered: &[(String, f64)], now: Instant) {
+        for state in states {
+            let is_route_state = state.allocation.as_deref().unwrap_or("").is_empty();
+            if is_route_state && self.route_id(&state.route).is_none() {
+                let done = delivered
+                    .iter()
+                    .find(|(name, _)| *name == state.route)
+                    .map_or(0.0, |(_, work)| *work);
+                self.pending_restore
+                    .insert(state.route.clone(), state.owed_work, done);
+            }
+        }
         let accounts: Vec<_> = self
             .routes
             .iter()
@@ -57,6 +69,7 @@ impl Core {
             .iter()
             .zip(&self.routes)
             .skip(1)
+            .filter(|(_, route)| route.retired_at.is_none())
             .map(|(account, route)| OwedState {
                 route: route.name.clone(),
                 allocation: None,
@@ -75,12 +88,16 @@ impl Core {
             let targets: Vec<f64> = self
                 .routes
                 .iter()
-                .map(|r| resolution.route_target(&r.name))
+                .map(|r| match r.retired_at {
+                    Some(_) => 0.0,
+                    None => resolution.route_target(&r.name),
+                })
                 .collect();
             self.scheduler.set_targets(&targets, now);
             let mut grants = vec![Vec::new(); self.routes.len()];
             for grant in &resolution.per_allocation {
-                if let Some(i) = self.routes.iter().position(|r| r.name == grant.route) {
+                if let Some(RouteId(i)) = self.route_id(&grant.route) {
+                    let i = i as usize;
                     grants[i].push((grant.id.clone(), grant.granted));
                 }
             }

@@ -45,6 +45,8 @@ pub struct RouteSnapshot {
     pub shares: u64,
     /// Devices mining for it now.
     pub devices: usize,
+    /// A contract's route whose contract is over (its slot awaits reuse).
+    pub retired: bool,
 }
 
 /// The whole node at one instant.
@@ -59,4 +61,6 @@ pub struct NodeSnapshot {
     pub oversubscribed: Option<String>,
     /// The default route's upstream (`routes[0].upstream`).
     pub upstream: UpstreamSnapshot,
+    /// The on-chain allocation source, when configured (filled in by the node, not the core).
+    pub chain: Option<crate::chain::ChainSnapshot>,
 }

@@ -13,7 +13,7 @@ impl Core {
     /// A message of route `route`'s upstream channel, or its loss.
     pub fn handle_upstream(&mut self, route: RouteId, event: UpstreamEvent, now: Instant) {
         let index = route.0 as usize;
-        if index >= self.routes.len() {
+        if !self.is_live(route) {
             return;
         }
         match event {

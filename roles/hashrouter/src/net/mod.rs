@@ -9,7 +9,7 @@ mod sv1_request;
 pub mod sv2_downstream;
 pub mod sv2_upstream;
 mod sv2_wire;
-mod upstream_link;
+pub mod upstream_link;
 mod v1_job_ids;
 mod v1_session;
 #[cfg(test)]

@@ -16,7 +16,7 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 use super::endpoints::Endpoints;
 use super::upstream_link::UpstreamLink;
 use crate::core::{RouteId, UpstreamEvent, UpstreamJob, UpstreamShare};
-use crate::node::{CoreInput, UpstreamCommand};
+use crate::node::UpstreamCommand;
 
 /// `SetupConnection` flag asking the pool to allow version rolling on every job.
 const REQUIRES_VERSION_ROLLING: u32 = 1 << 2;
@@ -75,10 +75,9 @@ pub enum UpstreamError {
 /// Runs until shutdown: connect, set up, open the channel, relay, and on any failure tell the
 /// core and try again after a backoff.
 pub async fn run(
-    route: RouteId,
+    link: UpstreamLink,
     settings: UpstreamSettings,
     mut commands: mpsc::Receiver<UpstreamCommand>,
-    inbox: async_channel::Sender<CoreInput>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let Some(mut endpoints) = Endpoints::new(
@@ -89,7 +88,6 @@ pub async fn run(
         error!(route = %settings.route, "route has no endpoint");
         return;
     };
-    let link = UpstreamLink { route, inbox };
     loop {
         let address = endpoints.current().to_string();
         let span = info_span!("upstream", route = %settings.route, %address);
@@ -100,10 +98,12 @@ pub async fn run(
         if let Err(e) = &result {
             if !matches!(e, UpstreamError::Shutdown) {
                 let reason = match e {
-                    UpstreamError::WrongAuthority { .. } if route != RouteId::DEFAULT => format!(
-                        "{e} [the key is `authority_pubkey` of route `{}`]",
-                        settings.route
-                    ),
+                    UpstreamError::WrongAuthority { .. } if link.route != RouteId::DEFAULT => {
+                        format!(
+                            "{e} [the key is `authority_pubkey` of route `{}`]",
+                            settings.route
+                        )
+                    }
                     _ => e.to_string(),
                 };
                 link.report_failure(reason);

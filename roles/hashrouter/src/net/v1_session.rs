@@ -102,12 +102,14 @@ pub struct V1Session {
 }
 
 impl V1Session {
-    /// A session authorizing as `user`, for a node needing `needed` rollable extranonce bytes.
+    /// A session authorizing as `user`, for a node needing `needed` rollable extranonce bytes;
+    /// `lmr_contract` names the Lumerin contract the connection delivers, for a validator.
     /// The handshake's three requests are in [`V1Session::take_output`] at once.
-    pub fn new(user: &str, password: &str, needed: usize) -> Self {
+    pub fn new(user: &str, password: &str, needed: usize, lmr_contract: Option<&str>) -> Self {
         let mut out = Vec::with_capacity(1024);
         let request = ConfigureRequest {
             version_rolling: Some((DEFAULT_VERSION_MASK, MIN_VERSION_BITS)),
+            lmr_contract_address: lmr_contract,
             ..Default::default()
         };
         // Only a non-finite minimum difficulty can fail to encode, and there is none.

@@ -43,7 +43,7 @@ const AUTHORIZE_OK: &str = r#"{"id":3,"result":true,"error":null}"#;
 /// A session past the handshake (version rolling granted, difficulty 0.5, one clean job),
 /// with its events so far.
 fn open_session() -> (V1Session, Vec<UpstreamEvent>) {
-    let mut s = V1Session::new("buyer.worker", "secret", 8);
+    let mut s = V1Session::new("buyer.worker", "secret", 8, None);
     s.take_output();
     ok(&mut s, CONFIGURE_OK);
     ok(&mut s, SUBSCRIBE_8);
@@ -78,7 +78,7 @@ fn output(s: &mut V1Session) -> String {
 
 #[test]
 fn handshake_is_configure_subscribe_authorize() {
-    let mut s = V1Session::new("buyer.worker", "secret", 8);
+    let mut s = V1Session::new("buyer.worker", "secret", 8, None);
     let out = output(&mut s);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
@@ -199,7 +199,7 @@ fn jobs_on_the_same_tip_are_current_jobs_and_a_new_tip_or_clean_jobs_is_a_new_ti
 #[test]
 fn difficulty_applies_to_every_job_first_then_from_the_next_job() {
     // No difficulty before the channel opens: the stratum default, then the first one for all.
-    let mut s = V1Session::new("u", "x", 8);
+    let mut s = V1Session::new("u", "x", 8, None);
     ok(&mut s, SUBSCRIBE_8);
     ok(&mut s, AUTHORIZE_OK);
     let events = s.take_events();
@@ -302,7 +302,7 @@ fn without_version_rolling_jobs_forbid_it_and_submits_have_no_version_bits() {
         r#"{"id":1,"result":{"version-rolling":true,"version-rolling.mask":"00ffe000"},"error":null}"#,
         "", // never answered
     ] {
-        let mut s = V1Session::new("u", "x", 8);
+        let mut s = V1Session::new("u", "x", 8, None);
         if !answer.is_empty() {
             ok(&mut s, answer);
         }
@@ -328,7 +328,7 @@ fn without_version_rolling_jobs_forbid_it_and_submits_have_no_version_bits() {
 
 #[test]
 fn a_too_small_extranonce2_is_refused_naming_both_sizes() {
-    let mut s = V1Session::new("u", "x", 8);
+    let mut s = V1Session::new("u", "x", 8, None);
     let end = line(
         &mut s,
         r#"{"id":2,"result":[[],"00000001",4],"error":null}"#,
@@ -347,7 +347,7 @@ fn a_too_small_extranonce2_is_refused_naming_both_sizes() {
         "{text}"
     );
     // A wider one is fine: the extra bytes are zero padding in front of the device id.
-    let mut s = V1Session::new("u", "x", 8);
+    let mut s = V1Session::new("u", "x", 8, None);
     ok(
         &mut s,
         r#"{"id":2,"result":[[],"00000001",12],"error":null}"#,
@@ -356,7 +356,7 @@ fn a_too_small_extranonce2_is_refused_naming_both_sizes() {
 
 #[test]
 fn refusals_and_malformed_lines_end_the_session_with_the_reason() {
-    let mut s = V1Session::new("buyer.worker", "x", 8);
+    let mut s = V1Session::new("buyer.worker", "x", 8, None);
     ok(&mut s, SUBSCRIBE_8);
     let end = line(
         &mut s,
@@ -368,13 +368,13 @@ fn refusals_and_malformed_lines_end_the_session_with_the_reason() {
         "pool refused mining.authorize for `buyer.worker`: unauthorized worker"
     );
     let end = line(
-        &mut V1Session::new("u", "x", 8),
+        &mut V1Session::new("u", "x", 8, None),
         AUTHORIZE_OK.replace("true", "false").as_str(),
     )
     .unwrap_err();
     assert!(end.to_string().ends_with("answered false"), "{end}");
     let end = line(
-        &mut V1Session::new("u", "x", 8),
+        &mut V1Session::new("u", "x", 8, None),
         r#"{"id":2,"result":null,"error":[20,"busy",null]}"#,
     )
     .unwrap_err();
@@ -385,14 +385,14 @@ fn refusals_and_malformed_lines_end_the_session_with_the_reason() {
         r#"{"id":null,"method":"mining.set_difficulty","params":[-1]}"#,
         r#"{"id":2,"result":[[],"0000000",8],"error":null}"#,
     ] {
-        let end = line(&mut V1Session::new("u", "x", 8), garbage).unwrap_err();
+        let end = line(&mut V1Session::new("u", "x", 8, None), garbage).unwrap_err();
         assert!(
             matches!(&end, SessionEnd::Malformed { line, .. } if line == garbage),
             "{garbage}: {end:?}"
         );
     }
     let long = format!("{{\"x\":\"{}\"}}", "a".repeat(1000));
-    let end = line(&mut V1Session::new("u", "x", 8), &long).unwrap_err();
+    let end = line(&mut V1Session::new("u", "x", 8, None), &long).unwrap_err();
     let SessionEnd::Malformed { line, .. } = end else {
         panic!()
     };

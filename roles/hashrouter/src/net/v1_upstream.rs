@@ -16,8 +16,8 @@ use tracing::{error, info, info_span, warn, Instrument};
 use super::endpoints::Endpoints;
 use super::upstream_link::UpstreamLink;
 use super::v1_session::{reconnect_address, SessionEnd, V1Session};
-use crate::core::{RouteId, UpstreamEvent};
-use crate::node::{CoreInput, UpstreamCommand};
+use crate::core::UpstreamEvent;
+use crate::node::UpstreamCommand;
 
 /// Longest line accepted from a pool: a `mining.notify` with a big coinbase and a full merkle
 /// branch fits many times over, and a hostile pool cannot grow our memory past it.
@@ -39,6 +39,9 @@ pub struct V1UpstreamSettings {
     pub password: Option<String>,
     /// Extranonce2 bytes the node needs (device id + device extranonce2).
     pub extranonce_size: u16,
+    /// For a Lumerin contract's route: the contract, announced in `mining.configure` as
+    /// `lmr.contract-address` (the validator convention).
+    pub lmr_contract_address: Option<String>,
     /// Bound on the TCP connect and on the handshake until the channel is open.
     pub connect_timeout: Duration,
     pub reconnect_min: Duration,
@@ -53,6 +56,7 @@ impl fmt::Debug for V1UpstreamSettings {
             .field("user_identity", &self.user_identity)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("extranonce_size", &self.extranonce_size)
+            .field("lmr_contract_address", &self.lmr_contract_address)
             .field("connect_timeout", &self.connect_timeout)
             .field("reconnect_min", &self.reconnect_min)
             .field("reconnect_max", &self.reconnect_max)
@@ -91,10 +95,9 @@ pub enum V1UpstreamError {
 /// Runs until shutdown: connect, handshake, relay, and on any failure tell the core and try
 /// again after a backoff (or where the pool's `client.reconnect` says).
 pub async fn run(
-    route: RouteId,
+    link: UpstreamLink,
     settings: V1UpstreamSettings,
     mut commands: mpsc::Receiver<UpstreamCommand>,
-    inbox: async_channel::Sender<CoreInput>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let Some(mut endpoints) = Endpoints::new(
@@ -105,7 +108,6 @@ pub async fn run(
         error!(route = %settings.route, "route has no endpoint");
         return;
     };
-    let link = UpstreamLink { route, inbox };
     loop {
         let address = endpoints.current().to_string();
         let span = info_span!("v1-upstream", route = %settings.route, %address);
@@ -164,6 +166,7 @@ async fn session(
         &settings.user_identity,
         settings.password.as_deref().unwrap_or("x"),
         settings.extranonce_size as usize,
+        settings.lmr_contract_address.as_deref(),
     );
     let mut opened = false;
     let result = relay(

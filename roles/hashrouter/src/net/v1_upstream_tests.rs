@@ -8,6 +8,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use super::upstream_link::UpstreamLink;
 use super::v1_upstream::{run, V1UpstreamSettings};
 use crate::core::{RouteId, UpstreamEvent, UpstreamShare};
 use crate::node::{CoreInput, UpstreamCommand};
@@ -31,6 +32,7 @@ impl Task {
             user_identity: "buyer".into(),
             password: Some("pw".into()),
             extranonce_size: 8,
+            lmr_contract_address: None,
             connect_timeout: Duration::from_secs(2),
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_millis(200),
@@ -38,13 +40,12 @@ impl Task {
         let (commands, commands_rx) = mpsc::channel(16);
         let (inbox_tx, inbox) = async_channel::bounded(256);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let handle = tokio::spawn(run(
-            RouteId(1),
-            settings,
-            commands_rx,
-            inbox_tx,
-            shutdown_rx,
-        ));
+        let link = UpstreamLink {
+            route: RouteId(1),
+            generation: 7,
+            inbox: inbox_tx,
+        };
+        let handle = tokio::spawn(run(link, settings, commands_rx, shutdown_rx));
         Task {
             commands,
             inbox,
@@ -60,7 +61,11 @@ impl Task {
             .expect("an event in time")
             .expect("task running");
         match input {
-            CoreInput::Upstream(RouteId(1), event) => event,
+            CoreInput::Upstream {
+                route: RouteId(1),
+                generation: 7,
+                event,
+            } => event,
             other => panic!("unexpected input {other:?}"),
         }
     }

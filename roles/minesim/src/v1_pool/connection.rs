@@ -164,6 +164,7 @@ fn handle_line(
     match session.handle(request, unix_now(), out) {
         None => {}
         Some(SessionEvent::Authorized) => shared.stats.authorized(),
+        Some(SessionEvent::ContractAnnounced(address)) => shared.stats.contract_announced(address),
         Some(SessionEvent::Accepted {
             worker,
             difficulty,

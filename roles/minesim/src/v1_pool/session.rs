@@ -43,6 +43,8 @@ pub(crate) type FoundBlock = ([u8; 32], [u8; 32]);
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum SessionEvent {
     Authorized,
+    /// `mining.configure` named a Lumerin contract (`lmr.contract-address`).
+    ContractAnnounced(String),
     Accepted {
         worker: String,
         /// Difficulty the share was credited with.
@@ -128,7 +130,9 @@ impl Session {
             }
             ClientMessage::Configure(configure) => {
                 self.configure(&id, &configure, out);
-                None
+                configure
+                    .lmr_contract_address
+                    .map(|address| SessionEvent::ContractAnnounced(address.into_owned()))
             }
             // Never changed, so the promise costs nothing.
             ClientMessage::ExtranonceSubscribe => {

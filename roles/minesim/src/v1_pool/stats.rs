@@ -15,7 +15,12 @@ pub struct V1PoolStats {
     tip_height: AtomicU64,
     open_connections: AtomicUsize,
     authorizations: AtomicU64,
+    /// Lumerin contracts announced in `mining.configure`, in order (bounded).
+    contracts: Mutex<Vec<String>>,
 }
+
+/// Most announced contracts remembered.
+const MAX_CONTRACTS: usize = 1024;
 
 impl V1PoolStats {
     /// A copy of one worker's counters.
@@ -48,6 +53,14 @@ impl V1PoolStats {
         self.open_connections.load(Ordering::SeqCst)
     }
 
+    /// Lumerin contract addresses announced as `lmr.contract-address`, oldest first.
+    pub fn announced_contracts(&self) -> Vec<String> {
+        self.contracts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// `mining.authorize` requests answered (all are granted).
     pub fn authorizations(&self) -> u64 {
         self.authorizations.load(Ordering::SeqCst)
@@ -68,6 +81,13 @@ impl V1PoolStats {
         let mut users = self.lock();
         let u = users.entry(user.to_string()).or_default();
         *u.rejected.entry(reason.to_string()).or_default() += 1;
+    }
+
+    pub(crate) fn contract_announced(&self, address: String) {
+        let mut contracts = self.contracts.lock().unwrap_or_else(|p| p.into_inner());
+        if contracts.len() < MAX_CONTRACTS {
+            contracts.push(address);
+        }
     }
 
     pub(crate) fn authorized(&self) {

@@ -186,6 +186,21 @@ impl Scheduler {
         }
     }
 
+    /// A fresh account for route `route` (a new slot, or a retired one reused): nothing owed or
+    /// delivered, no target, unavailable until its upstream brings work.
+    pub fn open_route(&mut self, route: RouteId, owed: f64, delivered: f64, now: Instant) {
+        self.accrue(now);
+        let index = route.0 as usize;
+        if index >= self.routes.len() {
+            self.routes.resize(index + 1, RouteAccount::default());
+        }
+        self.routes[index] = RouteAccount {
+            owed,
+            delivered,
+            ..RouteAccount::default()
+        };
+    }
+
     /// Marks a route's upstream up or down. Its devices leave at the next rebalance, whatever
     /// their dwell time; its owed work keeps accruing.
     pub fn set_available(&mut self, route: RouteId, available: bool, now: Instant) {

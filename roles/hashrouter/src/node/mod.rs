@@ -1,5 +1,9 @@
-//! A running node: the core task that owns [`Core`], the SV1 and SV2 listeners and the upstream
-//! client, connected by bounded queues.
+//! A running node: the core task that owns [`Core`], the SV1 and SV2 listeners, every route's
+//! upstream client ([`upstreams`]) and the allocation sources (the static file, the chain
+//! watcher, [`contracts`]), connected by bounded queues.
+
+mod contracts;
+mod upstreams;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,6 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::allocations::AllocationSet;
+use crate::chain::ChainUpdate;
 use crate::config::Config;
 use crate::config::RouteProtocol;
 use crate::core::{
@@ -17,10 +22,12 @@ use crate::core::{
     Sv2Message, Sv2Request, UpstreamEvent, UpstreamShare, VardiffConfig,
 };
 use crate::net::sv2_downstream::DownstreamSettings;
-use crate::net::sv2_upstream::{self, UpstreamSettings};
-use crate::net::v1_upstream::{self, V1UpstreamSettings};
+use crate::net::sv2_upstream::UpstreamSettings;
+use crate::net::v1_upstream::V1UpstreamSettings;
 use crate::net::{listener, sv1_device, sv2_downstream};
 use crate::store::{spawn_store_writer, Store, StoreCommand};
+use contracts::{ContractRoutes, UpstreamDefaults};
+use upstreams::{RouteUpstream, Upstreams};
 
 /// Events for the core task, from connection tasks and the handle.
 #[derive(Debug)]
@@ -48,10 +55,17 @@ pub enum CoreInput {
     Sv2Gone {
         connection: ConnectionId,
     },
-    /// Something the upstream of a route said (or its loss).
-    Upstream(RouteId, UpstreamEvent),
+    /// Something the upstream of a route said (or its loss), from the route's `generation`th
+    /// upstream task.
+    Upstream {
+        route: RouteId,
+        generation: u64,
+        event: UpstreamEvent,
+    },
     /// New allocations (a reloaded file).
     Allocations(AllocationSet),
+    /// A poll of the chain watcher.
+    Chain(ChainUpdate),
     Snapshot(oneshot::Sender<NodeSnapshot>),
 }
 
@@ -76,20 +90,12 @@ pub enum UpstreamCommand {
     Close(String),
 }
 
-/// The upstream client of one route, by the protocol its pool speaks.
-#[derive(Debug)]
-enum RouteUpstream {
-    Sv2(UpstreamSettings),
-    Stratum(V1UpstreamSettings),
-}
-
 /// Queue sizes: large enough to absorb a burst (a new block's jobs to every device), small
 /// enough that a stuck peer is noticed instead of buffering without end.
 const CORE_QUEUE: usize = 16 * 1024;
 pub(crate) const DEVICE_QUEUE: usize = 256;
 /// A proxy's connection carries one job message per channel per block: room for many channels.
 pub(crate) const SV2_CONNECTION_QUEUE: usize = 64 * 1024;
-const UPSTREAM_QUEUE: usize = 16 * 1024;
 const TICK: Duration = Duration::from_secs(1);
 /// Minutes of accounting the store writer may fall behind by.
 const STORE_QUEUE: usize = 1024;
@@ -113,6 +119,8 @@ pub enum NodeError {
     Allocations(#[from] crate::allocations::AllocationError),
     #[error("accounting store (store.data_dir): {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("wallet key (lumerin.wallet_key_file / wallet_key_env): {0}")]
+    WalletKey(#[from] crate::chain::wallet_key::WalletKeyError),
 }
 
 /// A started node. Dropping it does not stop it; call [`NodeHandle::shutdown`].
@@ -183,6 +191,13 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             .unwrap_or_default(),
     };
     let extranonce_size = core_config.upstream_extranonce_size() as u16;
+    let defaults = UpstreamDefaults {
+        extranonce_size,
+        require_version_rolling: config.upstream.require_version_rolling,
+        connect_timeout: config.upstream.connect_timeout(),
+        reconnect_min: Duration::from_millis(config.upstream.reconnect_min_ms),
+        reconnect_max: Duration::from_secs(config.upstream.reconnect_max_secs),
+    };
     let upstream_settings: Vec<RouteUpstream> = routes
         .iter()
         .map(|route| match (route.protocol, route.authority) {
@@ -204,6 +219,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
                 user_identity: route.user_identity.clone(),
                 password: route.password.clone(),
                 extranonce_size,
+                lmr_contract_address: None,
                 connect_timeout: config.upstream.connect_timeout(),
                 reconnect_min: Duration::from_millis(config.upstream.reconnect_min_ms),
                 reconnect_max: Duration::from_secs(config.upstream.reconnect_max_secs),
@@ -216,6 +232,11 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             let set = source.load()?;
             Some((source, set, allocations.reload_period()))
         }
+        None => None,
+    };
+    // Refused before anything listens: a node that cannot read its contracts must not start.
+    let chain = match &config.lumerin {
+        Some(lumerin) => Some((lumerin.watcher_settings()?, lumerin.wallet_key().load()?)),
         None => None,
     };
 
@@ -243,9 +264,17 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             let store = Store::open(&store_config.data_dir)?;
             let states = store.load_state()?;
             let mut delivered = Vec::new();
-            for route in &routes {
-                let totals = store.totals(&route.name, None, i64::MIN, i64::MAX)?;
-                delivered.push((route.name.clone(), totals.seen_work));
+            // Configured routes, and contracts' routes, which come back once the chain is read.
+            let names = routes
+                .iter()
+                .map(|r| r.name.clone())
+                .chain(states.iter().map(|s| s.route.clone()));
+            for name in names {
+                if delivered.iter().any(|(known, _)| *known == name) {
+                    continue;
+                }
+                let totals = store.totals(&name, None, i64::MIN, i64::MAX)?;
+                delivered.push((name, totals.seen_work));
             }
             core.restore(&states, &delivered, Instant::now());
             info!(path = %store_config.data_dir.display(), routes = states.len(), "owed work restored");
@@ -258,56 +287,44 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
         Some((commands, writer)) => (Some(commands), Some(writer)),
         None => (None, None),
     };
-    let mut upstreams = Vec::new();
     let mut tasks = Vec::new();
+    let mut upstreams = Upstreams::new(inbox_tx.clone());
     for (index, settings) in upstream_settings.into_iter().enumerate() {
-        let (commands_tx, commands_rx) = mpsc::channel(UPSTREAM_QUEUE);
-        upstreams.push(commands_tx);
-        let (route, inbox, shutdown) =
-            (RouteId(index as u16), inbox_tx.clone(), shutdown_rx.clone());
-        tasks.push(match settings {
-            RouteUpstream::Sv2(settings) => tokio::spawn(sv2_upstream::run(
-                route,
-                settings,
-                commands_rx,
-                inbox,
-                shutdown,
-            )),
-            RouteUpstream::Stratum(settings) => tokio::spawn(v1_upstream::run(
-                route,
-                settings,
-                commands_rx,
-                inbox,
-                shutdown,
-            )),
-        });
+        upstreams.start(RouteId(index as u16), settings);
+    }
+    let mut contract_routes = ContractRoutes::new(defaults);
+    if let Some((settings, wallet)) = chain {
+        let (updates_tx, updates_rx) = async_channel::bounded(4);
+        tasks.push(crate::chain::spawn_watcher(
+            settings,
+            wallet,
+            updates_tx,
+            shutdown_rx.clone(),
+        ));
+        tasks.push(forward(
+            updates_rx,
+            CoreInput::Chain,
+            inbox_tx.clone(),
+            shutdown_rx.clone(),
+        ));
     }
     if let Some((source, set, period)) = allocations {
-        core.set_allocations(set);
+        contract_routes.on_static(&mut core, set);
         let (sets_tx, sets_rx) = async_channel::bounded(4);
         tasks.push(crate::allocations::spawn_watcher(source, period, sets_tx));
-        let inbox = inbox_tx.clone();
-        let mut shutdown = shutdown_rx.clone();
-        // Ends at shutdown; dropping the receiver then stops the watcher at its next poll.
-        tasks.push(tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    set = sets_rx.recv() => {
-                        let Ok(set) = set else { break };
-                        if inbox.send(CoreInput::Allocations(set)).await.is_err() {
-                            break;
-                        }
-                    }
-                    _ = shutdown.changed() => break,
-                }
-            }
-        }));
+        tasks.push(forward(
+            sets_rx,
+            CoreInput::Allocations,
+            inbox_tx.clone(),
+            shutdown_rx.clone(),
+        ));
     }
     tasks.extend([
         tokio::spawn(run_core(
             core,
             inbox_rx,
             upstreams,
+            contract_routes,
             store_commands,
             shutdown_rx.clone(),
         )),
@@ -351,6 +368,29 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
     })
 }
 
+/// Passes what a source produces to the core task until shutdown; dropping the receiver then
+/// stops the source at its next send.
+fn forward<T: Send + 'static>(
+    source: async_channel::Receiver<T>,
+    wrap: fn(T) -> CoreInput,
+    inbox: async_channel::Sender<CoreInput>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                item = source.recv() => {
+                    let Ok(item) = item else { break };
+                    if inbox.send(wrap(item)).await.is_err() {
+                        break;
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+    })
+}
+
 async fn bind(
     field: &'static str,
     addr: &str,
@@ -376,7 +416,8 @@ struct Outboxes {
 async fn run_core(
     mut core: Core,
     inbox: async_channel::Receiver<CoreInput>,
-    upstreams: Vec<mpsc::Sender<UpstreamCommand>>,
+    mut upstreams: Upstreams,
+    mut contract_routes: ContractRoutes,
     store: Option<async_channel::Sender<StoreCommand>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -387,7 +428,7 @@ async fn run_core(
         tokio::select! {
             input = inbox.recv() => {
                 let Ok(input) = input else { break };
-                apply(&mut core, &mut outboxes, input);
+                apply(&mut core, &mut outboxes, &mut upstreams, &mut contract_routes, input);
             }
             _ = tick.tick() => core.tick(Instant::now(), unix_now()),
             _ = shutdown.changed() => break,
@@ -410,6 +451,7 @@ async fn run_core(
     for outbox in outboxes.sv1.values() {
         let _ = outbox.try_send(DeviceOutput::Close("node shutting down".into()));
     }
+    upstreams.stop_all().await;
     // SV2 connection tasks see the shutdown themselves and send Reconnect first.
 }
 
@@ -420,7 +462,13 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn apply(core: &mut Core, outboxes: &mut Outboxes, input: CoreInput) {
+fn apply(
+    core: &mut Core,
+    outboxes: &mut Outboxes,
+    upstreams: &mut Upstreams,
+    contract_routes: &mut ContractRoutes,
+    input: CoreInput,
+) {
     let now = Instant::now();
     match input {
         CoreInput::DeviceConnected { outbox, reply } => {
@@ -454,10 +502,21 @@ fn apply(core: &mut Core, outboxes: &mut Outboxes, input: CoreInput) {
             outboxes.sv2.remove(&connection);
             core.sv2_disconnected(connection);
         }
-        CoreInput::Upstream(route, event) => core.handle_upstream(route, event, now),
-        CoreInput::Allocations(set) => core.set_allocations(set),
+        CoreInput::Upstream {
+            route,
+            generation,
+            event,
+        } => {
+            if upstreams.is_current(route, generation) {
+                core.handle_upstream(route, event, now)
+            }
+        }
+        CoreInput::Allocations(set) => contract_routes.on_static(core, set),
+        CoreInput::Chain(update) => contract_routes.on_chain(core, upstreams, update, now),
         CoreInput::Snapshot(reply) => {
-            let _ = reply.send(core.snapshot(now));
+            let mut snapshot = core.snapshot(now);
+            snapshot.chain = contract_routes.chain.clone();
+            let _ = reply.send(snapshot);
         }
     }
 }
@@ -465,7 +524,7 @@ fn apply(core: &mut Core, outboxes: &mut Outboxes, input: CoreInput) {
 fn carry_out_actions(
     core: &mut Core,
     outboxes: &mut Outboxes,
-    upstreams: &[mpsc::Sender<UpstreamCommand>],
+    upstreams: &Upstreams,
     store: Option<&async_channel::Sender<StoreCommand>>,
 ) {
     while let Some(action) = core.poll_action() {
@@ -500,17 +559,15 @@ fn carry_out_actions(
                 }
             }
             Action::SubmitUpstream { route, share } => {
-                let Some(upstream) = upstreams.get(route.0 as usize) else {
-                    continue;
-                };
-                if upstream.try_send(UpstreamCommand::Submit(share)).is_err() {
-                    warn!(route = route.0, "upstream queue full; share not forwarded");
+                if !upstreams.send(route, UpstreamCommand::Submit(share)) {
+                    warn!(
+                        route = route.0,
+                        "upstream queue full or gone; share not forwarded"
+                    );
                 }
             }
             Action::CloseUpstream { route, reason } => {
-                if let Some(upstream) = upstreams.get(route.0 as usize) {
-                    let _ = upstream.try_send(UpstreamCommand::Close(reason));
-                }
+                upstreams.send(route, UpstreamCommand::Close(reason));
             }
             Action::Account { deltas, owed } => {
                 let Some(store) = store else { continue };

@@ -1,0 +1,128 @@
+//! Routes that come and go while the node runs: one per on-chain contract, added when the
+//! contract starts and retired when it ends, closes or changes hands. Configured routes stay for
+//! the node's life.
+//!
+//! A route is a slot: job ids carry the slot in one byte, so there are at most 255. A retired
+//! slot is reused only after [`SLOT_REUSE_DELAY`], when shares of its old jobs and its last
+//! accounting minute are long gone; its job book keeps counting, so an old job id never names
+//! a new job.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tracing::info;
+
+use super::route::Route;
+use super::{Core, RouteId};
+
+/// How long a retired slot rests before it serves another route.
+pub const SLOT_REUSE_DELAY: Duration = Duration::from_secs(180);
+/// Job ids carry the route in one byte.
+const MAX_ROUTES: usize = 255;
+
+/// Why a route could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteTableError {
+    #[error("a route named `{0}` already exists")]
+    Exists(String),
+    #[error("all {MAX_ROUTES} route slots are in use")]
+    Full,
+}
+
+/// Owed and delivered work of routes saved before a restart whose routes do not exist yet,
+/// applied when a route of that name is added.
+#[derive(Debug, Default)]
+pub(super) struct PendingRestore {
+    by_name: HashMap<String, (f64, f64)>,
+}
+
+impl PendingRestore {
+    pub fn insert(&mut self, name: String, owed: f64, delivered: f64) {
+        self.by_name.insert(name, (owed, delivered));
+    }
+
+    fn take(&mut self, name: &str) -> (f64, f64) {
+        self.by_name.remove(name).unwrap_or((0.0, 0.0))
+    }
+}
+
+impl Core {
+    /// The live route called `name`.
+    pub fn route_id(&self, name: &str) -> Option<RouteId> {
+        self.routes
+            .iter()
+            .position(|r| r.retired_at.is_none() && r.name == name)
+            .map(|i| RouteId(i as u16))
+    }
+
+    /// Adds a route while running. It has no work until its upstream opens a channel; its
+    /// target comes from the allocations naming it.
+    pub fn add_route(&mut self, name: String, now: Instant) -> Result<RouteId, RouteTableError> {
+        if self.route_id(&name).is_some() {
+            return Err(RouteTableError::Exists(name));
+        }
+        let reusable = self.routes.iter().position(|r| {
+            r.retired_at
+                .is_some_and(|at| now.saturating_duration_since(at) >= SLOT_REUSE_DELAY)
+        });
+        let index = match reusable {
+            Some(index) => {
+                let r = &mut self.routes[index];
+                r.name = name.clone();
+                r.retired_at = None;
+                r.error = None;
+                r.counters = Default::default();
+                r.seen = Default::default();
+                r.epoch += 1;
+                index
+            }
+            None if self.routes.len() < MAX_ROUTES => {
+                let index = self.routes.len();
+                self.routes.push(Route::new(index as u8, name.clone()));
+                index
+            }
+            None => return Err(RouteTableError::Full),
+        };
+        let route = RouteId(index as u16);
+        let (owed, delivered) = self.pending_restore.take(&name);
+        self.scheduler.open_route(route, owed, delivered, now);
+        self.scheduler.set_available(route, false, now);
+        self.accounting.open_route(route);
+        info!(route = %name, slot = index, "route added");
+        Ok(route)
+    }
+
+    /// Retires a route added while running: its channel is dropped, its devices move to
+    /// routes with work at once, and upstream events still in flight for it are ignored. The
+    /// default route and unknown ids are left alone.
+    pub fn retire_route(&mut self, route: RouteId, now: Instant) {
+        let index = route.0 as usize;
+        if route == RouteId::DEFAULT || index >= self.routes.len() {
+            return;
+        }
+        let r = &mut self.routes[index];
+        if r.retired_at.is_some() {
+            return;
+        }
+        if let Some(channel) = r.channel.take() {
+            r.counters.unanswered_shares += channel.unanswered() as u64;
+        }
+        r.jobs.on_upstream_lost();
+        r.epoch += 1;
+        r.retired_at = Some(now);
+        info!(route = %r.name, slot = index, "route retired");
+        self.scheduler.set_available(route, false, now);
+        let mut targets: Vec<f64> = self.scheduler.routes().iter().map(|a| a.target).collect();
+        if let Some(target) = targets.get_mut(index) {
+            *target = 0.0;
+        }
+        self.scheduler.set_targets(&targets, now);
+    }
+
+    /// Whether events for `route` should be applied (it exists and is not retired).
+    pub(super) fn is_live(&self, route: RouteId) -> bool {
+        self.routes
+            .get(route.0 as usize)
+            .is_some_and(|r| r.retired_at.is_none())
+    }
+}

@@ -1,0 +1,167 @@
+//! The routes and allocations of on-chain contracts, kept in step with the chain watcher: a
+//! running contract with a usable destination gets a route (and an upstream task) named after
+//! it and an allocation for its speed; a changed destination gets a new upstream task; an ended,
+//! closed or deleted-and-over contract loses both. The static allocations file, if any, is
+//! merged in, so the core always holds one set.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use contracts::Allocation;
+use tracing::{info, warn};
+
+use super::upstreams::{RouteUpstream, Upstreams};
+use crate::allocations::AllocationSet;
+use crate::chain::{ChainSnapshot, ChainUpdate, Destination, DestinationPool};
+use crate::core::{Core, RouteId, UpstreamEvent};
+use crate::net::sv2_upstream::UpstreamSettings;
+use crate::net::v1_upstream::V1UpstreamSettings;
+
+/// What every route's upstream client shares, whatever its destination.
+#[derive(Debug, Clone)]
+pub struct UpstreamDefaults {
+    pub extranonce_size: u16,
+    pub require_version_rolling: bool,
+    pub connect_timeout: Duration,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+impl UpstreamDefaults {
+    /// The upstream client of contract `name`'s route. V1 destinations follow Lumerin's
+    /// validator convention: the contract is the worker name and `lmr.contract-address`.
+    fn for_contract(&self, name: &str, destination: &Destination) -> RouteUpstream {
+        match &destination.pool {
+            DestinationPool::Stratum { password } => RouteUpstream::Stratum(V1UpstreamSettings {
+                route: name.to_string(),
+                endpoints: vec![destination.address.clone()],
+                user_identity: name.to_string(),
+                password: password.clone(),
+                extranonce_size: self.extranonce_size,
+                lmr_contract_address: Some(name.to_string()),
+                connect_timeout: self.connect_timeout,
+                reconnect_min: self.reconnect_min,
+                reconnect_max: self.reconnect_max,
+            }),
+            DestinationPool::Sv2 { authority } => RouteUpstream::Sv2(UpstreamSettings {
+                route: name.to_string(),
+                endpoints: vec![destination.address.clone()],
+                authority: *authority,
+                user_identity: if destination.user.is_empty() {
+                    name.to_string()
+                } else {
+                    destination.user.clone()
+                },
+                require_version_rolling: self.require_version_rolling,
+                extranonce_size: self.extranonce_size,
+                connect_timeout: self.connect_timeout,
+                reconnect_min: self.reconnect_min,
+                reconnect_max: self.reconnect_max,
+            }),
+        }
+    }
+}
+
+/// The contracts' routes and the allocations in force.
+pub struct ContractRoutes {
+    defaults: UpstreamDefaults,
+    /// Contract routes by name, with the destination their upstream task was started for.
+    routes: HashMap<String, (RouteId, Destination)>,
+    /// The static file's set (its routes are configured ones).
+    static_set: AllocationSet,
+    chain_allocations: Vec<Allocation>,
+    /// The last set given to the core, to skip unchanged ones.
+    in_force: Option<AllocationSet>,
+    pub chain: Option<ChainSnapshot>,
+}
+
+impl ContractRoutes {
+    pub fn new(defaults: UpstreamDefaults) -> ContractRoutes {
+        ContractRoutes {
+            defaults,
+            routes: HashMap::new(),
+            static_set: AllocationSet::default(),
+            chain_allocations: Vec::new(),
+            in_force: None,
+            chain: None,
+        }
+    }
+
+    /// A new set from the allocations file.
+    pub fn on_static(&mut self, core: &mut Core, set: AllocationSet) {
+        self.static_set = set;
+        self.push_allocations(core);
+    }
+
+    /// A poll of the chain watcher.
+    pub fn on_chain(
+        &mut self,
+        core: &mut Core,
+        upstreams: &mut Upstreams,
+        update: ChainUpdate,
+        now: Instant,
+    ) {
+        let ChainUpdate { snapshot, routes } = update;
+        self.chain = Some(snapshot);
+        let gone: Vec<String> = self
+            .routes
+            .keys()
+            .filter(|name| !routes.iter().any(|r| &r.name == *name))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some((route, _)) = self.routes.remove(&name) {
+                info!(contract = %name, "contract over: its hashrate returns to the other routes");
+                upstreams.stop(route);
+                core.retire_route(route, now);
+            }
+        }
+        let mut allocations = Vec::with_capacity(routes.len());
+        for contract in routes {
+            let name = contract.name.clone();
+            match self.routes.get_mut(&name) {
+                Some((route, destination)) if *destination != contract.destination => {
+                    info!(contract = %name, destination = %contract.destination.redacted(), "contract destination changed");
+                    let route = *route;
+                    *destination = contract.destination.clone();
+                    upstreams.stop(route);
+                    // The old task's own report is dropped as stale: the core hears it here.
+                    core.handle_upstream(route, UpstreamEvent::Disconnected, now);
+                    upstreams.start(
+                        route,
+                        self.defaults.for_contract(&name, &contract.destination),
+                    );
+                }
+                Some(_) => {}
+                None => match core.add_route(name.clone(), now) {
+                    Ok(route) => {
+                        info!(contract = %name, destination = %contract.destination.redacted(), speed_hs = ?contract.allocation.amount, "contract running: route added");
+                        upstreams.start(
+                            route,
+                            self.defaults.for_contract(&name, &contract.destination),
+                        );
+                        self.routes
+                            .insert(name.clone(), (route, contract.destination.clone()));
+                    }
+                    Err(error) => {
+                        warn!(contract = %name, %error, "no route for the contract; its hashrate stays on the other routes");
+                        continue;
+                    }
+                },
+            }
+            allocations.push(contract.allocation);
+        }
+        self.chain_allocations = allocations;
+        self.push_allocations(core);
+    }
+
+    fn push_allocations(&mut self, core: &mut Core) {
+        let mut all = self.static_set.allocations().to_vec();
+        all.extend(self.chain_allocations.iter().cloned());
+        let set = AllocationSet::new(all);
+        if self.in_force.as_ref() != Some(&set) {
+            core.set_allocations(set.clone());
+            self.in_force = Some(set);
+        }
+    }
+}
