@@ -126,3 +126,116 @@ impl Core {
             .is_some_and(|r| r.retired_at.is_none())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use work::Target;
+
+    use super::super::tests::config;
+    use super::*;
+    use crate::core::UpstreamEvent;
+    use crate::store::OwedState;
+
+    fn opened(core: &mut Core, route: RouteId, now: Instant) {
+        core.handle_upstream(
+            route,
+            UpstreamEvent::ChannelOpened {
+                channel_id: 1,
+                target: Target::from_difficulty(1.0).to_le_bytes(),
+                extranonce_prefix: vec![1, 2],
+                extranonce_size: 8,
+            },
+            now,
+        );
+    }
+
+    fn route_named(core: &Core, name: &str, now: Instant) -> Vec<crate::core::RouteSnapshot> {
+        core.snapshot(now)
+            .routes
+            .into_iter()
+            .filter(|r| r.name == name)
+            .collect()
+    }
+
+    #[test]
+    fn routes_are_added_retired_and_their_slots_reused_after_a_rest() {
+        let t0 = Instant::now();
+        let mut core = Core::new(config(), t0);
+        let a = core.add_route("0xaaaa".into(), t0).unwrap();
+        assert_eq!(a, RouteId(1));
+        assert_eq!(core.route_id("0xaaaa"), Some(a));
+        assert_eq!(
+            core.add_route("0xaaaa".into(), t0),
+            Err(RouteTableError::Exists("0xaaaa".into()))
+        );
+        opened(&mut core, a, t0);
+        let live = &route_named(&core, "0xaaaa", t0)[0];
+        assert!(live.upstream.connected && !live.retired);
+
+        core.retire_route(a, t0);
+        assert_eq!(core.route_id("0xaaaa"), None);
+        let retired = &route_named(&core, "0xaaaa", t0)[0];
+        assert!(retired.retired && !retired.upstream.connected && retired.target == 0.0);
+        // A late event of its old upstream task changes nothing.
+        opened(&mut core, a, t0);
+        assert!(!route_named(&core, "0xaaaa", t0)[0].upstream.connected);
+        // The default route is never retired.
+        core.retire_route(RouteId::DEFAULT, t0);
+        assert_eq!(core.route_id("default"), Some(RouteId::DEFAULT));
+
+        // Too soon to reuse the slot: a new one.
+        let b = core
+            .add_route("0xbbbb".into(), t0 + Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(b, RouteId(2));
+        // After the rest, the retired slot serves the next route; its job ids go on counting.
+        let next_job = core.routes[1].jobs.next_job_id();
+        let later = t0 + SLOT_REUSE_DELAY;
+        let c = core.add_route("0xcccc".into(), later).unwrap();
+        assert_eq!(c, a);
+        assert!(core.routes[1].jobs.next_job_id() >= next_job);
+        assert!(route_named(&core, "0xaaaa", later).is_empty());
+        let reused = &route_named(&core, "0xcccc", later)[0];
+        assert!(
+            !reused.retired && reused.owed == 0.0 && reused.upstream.counters.forwarded_shares == 0
+        );
+        opened(&mut core, c, later);
+        assert!(route_named(&core, "0xcccc", later)[0].upstream.connected);
+    }
+
+    #[test]
+    fn the_table_holds_at_most_255_routes() {
+        let now = Instant::now();
+        let mut core = Core::new(config(), now);
+        for i in 1..255 {
+            core.add_route(format!("r{i}"), now).unwrap();
+        }
+        assert_eq!(
+            core.add_route("one-too-many".into(), now),
+            Err(RouteTableError::Full)
+        );
+    }
+
+    #[test]
+    fn owed_work_saved_for_a_route_not_yet_added_is_restored_when_it_is() {
+        let now = Instant::now();
+        let mut core = Core::new(config(), now);
+        let state = OwedState {
+            route: "0xcontract".into(),
+            allocation: None,
+            owed_work: 5e12,
+            at_unix: 0,
+            blob: None,
+        };
+        core.restore(&[state], &[("0xcontract".into(), 7e12)], now);
+        let route = core.add_route("0xcontract".into(), now).unwrap();
+        let account = &core.scheduler.routes()[route.0 as usize];
+        assert_eq!((account.owed, account.delivered), (5e12, 7e12));
+        // Used once: a later route of the same name starts from nothing.
+        core.retire_route(route, now);
+        let again = core.add_route("0xcontract".into(), now).unwrap();
+        assert_eq!(core.scheduler.routes()[again.0 as usize].owed, 0.0);
+    }
+}
