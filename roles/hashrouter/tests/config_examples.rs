@@ -583,3 +583,71 @@ fn check_config_checks_the_allocations_file_too() {
         "stderr does not name the entry: {stderr}"
     );
 }
+
+/// `good_config()` with a `[lumerin]` section of `body`.
+fn lumerin_config(body: &str) -> String {
+    format!("{}\n[lumerin]\n{body}\n", good_config())
+}
+
+const FACTORY: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+
+#[test]
+fn lumerin_example_has_the_documented_values() {
+    let config = Config::load(&examples_dir().join("lumerin.toml")).unwrap();
+    let lumerin = config.lumerin.expect("[lumerin] section");
+    assert_eq!(lumerin.confirmations, 2);
+    assert_eq!(lumerin.poll_ms, 2000);
+    assert_eq!(lumerin.reconcile_secs, 300);
+    // A relative key file is relative to the config file.
+    assert_eq!(
+        lumerin.wallet_key_file.unwrap(),
+        examples_dir().join("wallet.key")
+    );
+}
+
+#[test]
+fn lumerin_settings_are_checked_naming_the_field() {
+    let ok = format!("rpc_url = \"http://127.0.0.1:8545\"\nclone_factory = \"{FACTORY}\"");
+    Config::parse(&lumerin_config(&format!("{ok}\nwallet_key_env = \"KEY\""))).unwrap();
+    for (body, field) in [
+        (ok.clone(), "lumerin.wallet_key_file"),
+        (
+            format!("{ok}\nwallet_key_env = \"KEY\"\nwallet_key_file = \"k\""),
+            "lumerin.wallet_key_file",
+        ),
+        (
+            format!("rpc_url = \"ftp://x\"\nclone_factory = \"{FACTORY}\"\nwallet_key_env = \"K\""),
+            "lumerin.rpc_url",
+        ),
+        (
+            "rpc_url = \"http://x:1\"\nclone_factory = \"0x12\"\nwallet_key_env = \"K\""
+                .to_string(),
+            "lumerin.clone_factory",
+        ),
+        (
+            format!("{ok}\nwallet_key_env = \"K\"\npoll_ms = 10"),
+            "lumerin.poll_ms",
+        ),
+        (
+            format!("{ok}\nwallet_key_env = \"K\"\nconfirmations = 5000"),
+            "lumerin.confirmations",
+        ),
+        (
+            format!("{ok}\nwallet_key_env = \"K\"\nreconcile_secs = 1"),
+            "lumerin.reconcile_secs",
+        ),
+    ] {
+        assert_refused(&lumerin_config(&body), field);
+    }
+}
+
+#[test]
+fn lumerin_rpc_keys_never_reach_debug_output() {
+    let config = Config::parse(&lumerin_config(&format!(
+        "rpc_url = \"https://arb.example/v2/SECRETAPIKEY\"\nclone_factory = \"{FACTORY}\"\nwallet_key_env = \"K\""
+    )))
+    .unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("SECRETAPIKEY"), "{shown}");
+    assert!(shown.contains("https://arb.example"));
+}

@@ -1,5 +1,6 @@
 //! On-chain allocations end to end: our Lumerin-ABI test marketplace on a real anvil chain
-//! (1 s blocks), the node following it as the seller with 2 confirmations, CPU miners on the
+//! (1 s blocks), the node following it as the seller with 2 confirmations (over WebSocket in
+//! the first test, HTTP in the second), CPU miners on the
 //! node, the seller's own pool as the default route and minesim V1 pools as the buyers'
 //! destinations (ECIES-encrypted to the seller's wallet key, as Lumerin buyers do).
 //!
@@ -50,9 +51,16 @@ struct Farm {
     _dir: tempfile::TempDir,
 }
 
+/// How the node reaches anvil.
+#[derive(Clone, Copy)]
+enum Rpc {
+    Http,
+    WebSocket,
+}
+
 /// Anvil with the marketplace, two contracts of the seller (one more of another seller), the
-/// node following them and miners on the node, vetted on the default route.
-async fn start_farm(length_s: u64) -> (Farm, [Address; 2]) {
+/// node following them over `rpc` and miners on the node, vetted on the default route.
+async fn start_farm(length_s: u64, rpc: Rpc) -> (Farm, [Address; 2]) {
     let anvil = Anvil::start(free_port(), Some(1)).await;
     let market = Marketplace::deploy(&anvil, DEV_ACCOUNTS[0].address).await;
     let wallet = WalletKey::from_hex(DEV_ACCOUNTS[1].private_key).unwrap();
@@ -74,10 +82,14 @@ async fn start_farm(length_s: u64) -> (Farm, [Address; 2]) {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("wallet.key");
     write_private(&key_file, DEV_ACCOUNTS[1].private_key);
+    let rpc_url = match rpc {
+        Rpc::Http => anvil.rpc_url(),
+        Rpc::WebSocket => anvil.ws_url(),
+    };
     let config = node_config(
         dir.path(),
         default_pool.local_addr(),
-        &anvil.rpc_url(),
+        &rpc_url,
         market.factory(),
     );
     let node = node::start(&config).await.expect("node starts");
@@ -241,7 +253,7 @@ fn contract_shares(pool: &V1PoolHandle, contract: Address) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purchased_contract_is_routed_moved_closed_and_expired() {
     let length_s = 3_600;
-    let (farm, [first, second]) = start_farm(length_s).await;
+    let (farm, [first, second]) = start_farm(length_s, Rpc::WebSocket).await;
     let buyer_pool = start_buyer_pool().await;
     let destination = format!(
         "stratum+tcp://buyer.worker:s3cret@{}",
@@ -386,7 +398,7 @@ async fn a_purchased_contract_is_routed_moved_closed_and_expired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_outage_keeps_routing_and_recovers_without_duplicates() {
-    let (mut farm, [first, _]) = start_farm(3_600).await;
+    let (mut farm, [first, _]) = start_farm(3_600, Rpc::Http).await;
     let buyer_pool = start_buyer_pool().await;
     let destination = format!("stratum+tcp://buyer:x@{}", buyer_pool.local_addr());
     farm.purchase(first, &farm.encrypt(&destination)).await;
