@@ -107,6 +107,14 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("invalid allocations file {file}"))?;
                 println!("{file}: {} allocations, ok", set.len());
             }
+            // The wallet key too (permissions, format): the node would refuse to start without.
+            if let Some(lumerin) = &config.lumerin {
+                let source = lumerin.wallet_key();
+                let key = source
+                    .load()
+                    .with_context(|| format!("invalid wallet key ({source})"))?;
+                println!("{source}: seller wallet {}, ok", key.address());
+            }
             println!("{}: ok", path.display());
         }
         Command::Simulate { scenario } => {

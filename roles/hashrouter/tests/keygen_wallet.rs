@@ -130,3 +130,52 @@ fn plain_keygen_still_prints_an_sv2_authority_keypair() {
     assert!(!public.is_empty() && !secret.is_empty());
     assert!(!stdout.contains("wallet"), "{stdout}");
 }
+
+/// `check-config` reads the `[lumerin]` wallet key the way the node will: the generated file
+/// passes and names its address; once others can read it, the config is refused.
+#[cfg(unix)]
+#[test]
+fn check_config_checks_the_wallet_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("wallet.key");
+    let (_, address, _) = run_wallet(&key);
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        r#"
+[sv1]
+listen = "127.0.0.1:0"
+
+[upstream]
+address = "127.0.0.1:34254"
+authority_pubkey = "9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72"
+user_identity = "farm"
+
+[lumerin]
+rpc_url = "http://127.0.0.1:8545"
+clone_factory = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+wallet_key_file = "wallet.key"
+"#,
+    )
+    .unwrap();
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_hashrouter"))
+            .args(["check-config", "--config", config.to_str().unwrap()])
+            .output()
+            .expect("hashrouter runs")
+    };
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&address), "{stdout}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+}

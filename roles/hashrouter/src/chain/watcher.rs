@@ -33,6 +33,9 @@ use super::status::{ChainSnapshot, ContractPhase, ContractSnapshot};
 /// by a full reconciliation instead, which public RPCs' range limits do not hit.
 const MAX_LOG_RANGE: u64 = 5_000;
 
+/// Differences between chain and node clocks up to this many seconds are rounding, not news.
+const CLOCK_JITTER_S: i64 = 2;
+
 /// How the watcher runs, from the `[lumerin]` config section.
 #[derive(Clone)]
 pub struct WatcherSettings {
@@ -191,7 +194,12 @@ impl Watcher {
     async fn poll_with(&mut self, rpc: &Rpc) -> Result<(), RpcError> {
         let head = rpc.block_number().await?;
         let head_time = rpc.block_time(head).await?;
-        self.clock_offset = head_time as i64 - unix_now() as i64;
+        // Whole seconds on both sides jitter by one; only a real jump moves the allocations'
+        // times (and so makes a new allocation set).
+        let offset = head_time as i64 - unix_now() as i64;
+        if (offset - self.clock_offset).abs() > CLOCK_JITTER_S {
+            self.clock_offset = offset;
+        }
         let confirmed = head.saturating_sub(self.settings.confirmations);
         let due = self
             .last_reconcile
