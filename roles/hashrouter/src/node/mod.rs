@@ -1,8 +1,8 @@
 //! A running node: the core task that owns [`Core`], the SV1 and SV2 listeners, every route's
 //! upstream client ([`upstreams`]) and the allocation sources (the static file, the chain
-//! watcher, [`contracts`]), connected by bounded queues.
+//! watcher, [`contract_routes`]), connected by bounded queues.
 
-mod contracts;
+mod contract_routes;
 mod upstreams;
 
 use std::collections::HashMap;
@@ -22,12 +22,10 @@ use crate::core::{
     Sv2Message, Sv2Request, UpstreamEvent, UpstreamShare, VardiffConfig,
 };
 use crate::net::sv2_downstream::DownstreamSettings;
-use crate::net::sv2_upstream::UpstreamSettings;
-use crate::net::v1_upstream::V1UpstreamSettings;
 use crate::net::{listener, sv1_device, sv2_downstream};
 use crate::store::{spawn_store_writer, Store, StoreCommand};
-use contracts::{ContractRoutes, UpstreamDefaults};
-use upstreams::{RouteUpstream, Upstreams};
+use contract_routes::ContractRoutes;
+use upstreams::{RouteUpstream, UpstreamDefaults, Upstreams};
 
 /// Events for the core task, from connection tasks and the handle.
 #[derive(Debug)]
@@ -201,29 +199,20 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
     let upstream_settings: Vec<RouteUpstream> = routes
         .iter()
         .map(|route| match (route.protocol, route.authority) {
-            (RouteProtocol::Sv2, Some(authority)) => RouteUpstream::Sv2(UpstreamSettings {
-                route: route.name.clone(),
-                endpoints: route.endpoints.clone(),
+            (RouteProtocol::Sv2, Some(authority)) => defaults.sv2(
+                &route.name,
+                route.endpoints.clone(),
                 authority,
-                user_identity: route.user_identity.clone(),
-                require_version_rolling: config.upstream.require_version_rolling,
-                extranonce_size,
-                connect_timeout: config.upstream.connect_timeout(),
-                reconnect_min: Duration::from_millis(config.upstream.reconnect_min_ms),
-                reconnect_max: Duration::from_secs(config.upstream.reconnect_max_secs),
-            }),
+                route.user_identity.clone(),
+            ),
             // Validation gives every SV2 route its key, so only V1 routes get here.
-            _ => RouteUpstream::Stratum(V1UpstreamSettings {
-                route: route.name.clone(),
-                endpoints: route.endpoints.clone(),
-                user_identity: route.user_identity.clone(),
-                password: route.password.clone(),
-                extranonce_size,
-                lmr_contract_address: None,
-                connect_timeout: config.upstream.connect_timeout(),
-                reconnect_min: Duration::from_millis(config.upstream.reconnect_min_ms),
-                reconnect_max: Duration::from_secs(config.upstream.reconnect_max_secs),
-            }),
+            _ => defaults.stratum(
+                &route.name,
+                route.endpoints.clone(),
+                route.user_identity.clone(),
+                route.password.clone(),
+                None,
+            ),
         })
         .collect();
     let allocations = match &config.allocations {

@@ -9,6 +9,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
+use key_utils::Secp256k1PublicKey;
+
 use super::{CoreInput, UpstreamCommand};
 use crate::core::RouteId;
 use crate::net::sv2_upstream::{self, UpstreamSettings};
@@ -24,6 +26,61 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum RouteUpstream {
     Sv2(UpstreamSettings),
     Stratum(V1UpstreamSettings),
+}
+
+/// What every route's upstream client shares (from `[upstream]`), whatever its pool.
+#[derive(Debug, Clone)]
+pub struct UpstreamDefaults {
+    pub extranonce_size: u16,
+    pub require_version_rolling: bool,
+    pub connect_timeout: Duration,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+impl UpstreamDefaults {
+    /// The client of an SV2 pool pinned to `authority`.
+    pub fn sv2(
+        &self,
+        route: &str,
+        endpoints: Vec<String>,
+        authority: Secp256k1PublicKey,
+        user_identity: String,
+    ) -> RouteUpstream {
+        RouteUpstream::Sv2(UpstreamSettings {
+            route: route.to_string(),
+            endpoints,
+            authority,
+            user_identity,
+            require_version_rolling: self.require_version_rolling,
+            extranonce_size: self.extranonce_size,
+            connect_timeout: self.connect_timeout,
+            reconnect_min: self.reconnect_min,
+            reconnect_max: self.reconnect_max,
+        })
+    }
+
+    /// The client of a Stratum V1 pool; `lmr_contract_address` for a Lumerin contract's route.
+    pub fn stratum(
+        &self,
+        route: &str,
+        endpoints: Vec<String>,
+        user_identity: String,
+        password: Option<String>,
+        lmr_contract_address: Option<String>,
+    ) -> RouteUpstream {
+        RouteUpstream::Stratum(V1UpstreamSettings {
+            route: route.to_string(),
+            endpoints,
+            user_identity,
+            password,
+            extranonce_size: self.extranonce_size,
+            lmr_contract_address,
+            connect_timeout: self.connect_timeout,
+            reconnect_min: self.reconnect_min,
+            reconnect_max: self.reconnect_max,
+        })
+    }
 }
 
 /// One running upstream task.

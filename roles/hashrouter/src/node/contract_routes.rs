@@ -5,59 +5,31 @@
 //! merged in, so the core always holds one set.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use contracts::Allocation;
 use tracing::{info, warn};
 
-use super::upstreams::{RouteUpstream, Upstreams};
+use super::upstreams::{RouteUpstream, UpstreamDefaults, Upstreams};
 use crate::allocations::AllocationSet;
 use crate::chain::{ChainSnapshot, ChainUpdate, Destination, DestinationPool};
 use crate::core::{Core, RouteId, UpstreamEvent};
-use crate::net::sv2_upstream::UpstreamSettings;
-use crate::net::v1_upstream::V1UpstreamSettings;
 
-/// What every route's upstream client shares, whatever its destination.
-#[derive(Debug, Clone)]
-pub struct UpstreamDefaults {
-    pub extranonce_size: u16,
-    pub require_version_rolling: bool,
-    pub connect_timeout: Duration,
-    pub reconnect_min: Duration,
-    pub reconnect_max: Duration,
-}
-
-impl UpstreamDefaults {
-    /// The upstream client of contract `name`'s route. V1 destinations follow Lumerin's
-    /// validator convention: the contract is the worker name and `lmr.contract-address`.
-    fn for_contract(&self, name: &str, destination: &Destination) -> RouteUpstream {
-        match &destination.pool {
-            DestinationPool::Stratum { password } => RouteUpstream::Stratum(V1UpstreamSettings {
-                route: name.to_string(),
-                endpoints: vec![destination.address.clone()],
-                user_identity: name.to_string(),
-                password: password.clone(),
-                extranonce_size: self.extranonce_size,
-                lmr_contract_address: Some(name.to_string()),
-                connect_timeout: self.connect_timeout,
-                reconnect_min: self.reconnect_min,
-                reconnect_max: self.reconnect_max,
-            }),
-            DestinationPool::Sv2 { authority } => RouteUpstream::Sv2(UpstreamSettings {
-                route: name.to_string(),
-                endpoints: vec![destination.address.clone()],
-                authority: *authority,
-                user_identity: if destination.user.is_empty() {
-                    name.to_string()
-                } else {
-                    destination.user.clone()
-                },
-                require_version_rolling: self.require_version_rolling,
-                extranonce_size: self.extranonce_size,
-                connect_timeout: self.connect_timeout,
-                reconnect_min: self.reconnect_min,
-                reconnect_max: self.reconnect_max,
-            }),
+/// The upstream client of contract `name`'s route. V1 destinations follow Lumerin's validator
+/// convention: the contract is the worker name and `lmr.contract-address`.
+fn contract_upstream(defaults: &UpstreamDefaults, name: &str, to: &Destination) -> RouteUpstream {
+    let endpoints = vec![to.address.clone()];
+    match &to.pool {
+        DestinationPool::Stratum { password } => defaults.stratum(
+            name,
+            endpoints,
+            name.to_string(),
+            password.clone(),
+            Some(name.to_string()),
+        ),
+        DestinationPool::Sv2 { authority } => {
+            let user = if to.user.is_empty() { name } else { &to.user };
+            defaults.sv2(name, endpoints, *authority, user.to_string())
         }
     }
 }
@@ -129,7 +101,7 @@ impl ContractRoutes {
                     core.handle_upstream(route, UpstreamEvent::Disconnected, now);
                     upstreams.start(
                         route,
-                        self.defaults.for_contract(&name, &contract.destination),
+                        contract_upstream(&self.defaults, &name, &contract.destination),
                     );
                 }
                 Some(_) => {}
@@ -138,7 +110,7 @@ impl ContractRoutes {
                         info!(contract = %name, destination = %contract.destination.redacted(), speed_hs = ?contract.allocation.amount, "contract running: route added");
                         upstreams.start(
                             route,
-                            self.defaults.for_contract(&name, &contract.destination),
+                            contract_upstream(&self.defaults, &name, &contract.destination),
                         );
                         self.routes
                             .insert(name.clone(), (route, contract.destination.clone()));
