@@ -350,6 +350,26 @@ async fn a_purchased_contract_is_routed_moved_closed_and_expired() {
         closed.elapsed().as_secs_f64()
     );
 
+    // The seller deletes the closed contract: shown, and it is not routed again.
+    let seller = DEV_ACCOUNTS[1].address;
+    farm.market.set_deleted(&[first], seller, true).await;
+    assert!(
+        wait_until(WAIT, || async {
+            farm.chain()
+                .await
+                .contracts
+                .iter()
+                .any(|c| c.address == route_name(first) && c.deleted)
+        })
+        .await,
+        "a deleted contract is shown as deleted"
+    );
+    // New terms for the unsold contract apply to its next purchase.
+    let new_speed = CONTRACT_SPEED_HS / 2;
+    farm.market
+        .update_terms(second, seller, new_speed, length_s)
+        .await;
+
     // A destination the seller cannot decrypt: reported invalid, nothing routed for it.
     farm.purchase(second, "00c0ffee").await;
     assert!(
@@ -378,6 +398,12 @@ async fn a_purchased_contract_is_routed_moved_closed_and_expired() {
         .await,
         "a repaired destination is routed"
     );
+    let route = farm.route(second).await.expect("the contract has a route");
+    assert_eq!(
+        route.target, new_speed as f64,
+        "the updated terms are in force"
+    );
+    assert!(farm.route(first).await.is_none());
     farm.anvil.increase_time(length_s + 1).await;
     farm.anvil.mine().await;
     assert!(
