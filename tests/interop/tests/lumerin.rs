@@ -27,10 +27,12 @@ use hashrouter::core::{NodeSnapshot, RouteSnapshot};
 use hashrouter::node::{self, NodeHandle};
 use interop::evm::{Anvil, Marketplace, DEV_ACCOUNTS};
 use interop::{free_port, wait_until};
-use minesim::pool::{InitialTarget, Pool, PoolConfig, PoolHandle, TEST_AUTHORITY_PUBLIC};
+use minesim::pool::{PoolHandle, TEST_AUTHORITY_PUBLIC};
 use minesim::server::ServerHandle;
 use minesim::v1_miner::{spawn_miner, MinerConfig, MinerHandle};
 use minesim::v1_pool::{V1Pool, V1PoolConfig, V1PoolStats};
+
+mod common;
 
 const WAIT: Duration = Duration::from_secs(60);
 const MINER_HASHRATE: f64 = 200_000.0;
@@ -78,7 +80,7 @@ async fn start_farm(length_s: u64, rpc: Rpc) -> (Farm, [Address; 2]) {
         .create_contract(DEV_ACCOUNTS[3].address, 1_000, length_s, "04")
         .await;
 
-    let default_pool = start_default_pool().await;
+    let default_pool = common::start_pool().await;
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("wallet.key");
     write_private(&key_file, DEV_ACCOUNTS[1].private_key);
@@ -171,13 +173,6 @@ impl Farm {
 
 fn route_name(contract: Address) -> String {
     format!("{contract:#x}")
-}
-
-async fn start_default_pool() -> PoolHandle {
-    let mut config = PoolConfig::new("127.0.0.1:0".parse().unwrap());
-    config.initial_target = InitialTarget::FixedDifficulty(0.00002);
-    config.vardiff = false;
-    Pool::start(config).await.expect("pool starts")
 }
 
 /// A buyer's V1 pool (or a Lumerin validator in front of one).

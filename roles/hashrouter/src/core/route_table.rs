@@ -111,12 +111,7 @@ impl Core {
         r.epoch += 1;
         r.retired_at = Some(now);
         info!(route = %r.name, slot = index, "route retired");
-        self.scheduler.set_available(route, false, now);
-        let mut targets: Vec<f64> = self.scheduler.routes().iter().map(|a| a.target).collect();
-        if let Some(target) = targets.get_mut(index) {
-            *target = 0.0;
-        }
-        self.scheduler.set_targets(&targets, now);
+        self.scheduler.close_route(route, now);
     }
 
     /// Whether events for `route` should be applied (it exists and is not retired).

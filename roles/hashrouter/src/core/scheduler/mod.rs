@@ -201,6 +201,14 @@ impl Scheduler {
         };
     }
 
+    /// Closes a route for good: no target, unavailable, its devices leave at once.
+    pub fn close_route(&mut self, route: RouteId, now: Instant) {
+        self.set_available(route, false, now);
+        if let Some(r) = self.routes.get_mut(route.0 as usize) {
+            r.target = 0.0;
+        }
+    }
+
     /// Marks a route's upstream up or down. Its devices leave at the next rebalance, whatever
     /// their dwell time; its owed work keeps accruing.
     pub fn set_available(&mut self, route: RouteId, available: bool, now: Instant) {
