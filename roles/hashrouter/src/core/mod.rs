@@ -12,6 +12,8 @@
 mod accounting;
 mod device;
 mod fanout;
+mod jds_events;
+mod job_declaration;
 mod jobs;
 pub mod lines;
 mod route;
@@ -23,6 +25,7 @@ mod snapshot;
 mod sv1_session;
 mod sv2_messages;
 mod sv2_session;
+mod template_events;
 mod upstream;
 mod upstream_events;
 mod vardiff;
@@ -41,6 +44,7 @@ use work::Target;
 pub use device::{
     ConnectionId, DeviceCounters, DeviceId, DeviceKind, DeviceRequest, RequestId, Submit,
 };
+pub use jds_events::{CustomJob, JdsCommand, JdsEvent};
 pub use jobs::{DeviceJob, PrevHash, UpstreamJob};
 pub use lines::Line;
 pub use route_table::{RouteTableError, SLOT_REUSE_DELAY};
@@ -48,6 +52,7 @@ pub use scheduler::{RouteId, SchedulerConfig};
 pub use share::ShareRejection;
 pub use snapshot::{DeviceSnapshot, NodeSnapshot, RouteSnapshot, UpstreamSnapshot};
 pub use sv2_messages::{setup_flags, Sv2Message, Sv2Request, Sv2Submit, SV2_VERSION};
+pub use template_events::{Solution, Template, TemplateCommand, TemplateEvent, TemplateTip};
 pub use upstream::{UpstreamCounters, UpstreamEvent, UpstreamShare};
 pub use vardiff::VardiffConfig;
 
@@ -84,6 +89,19 @@ pub struct CoreConfig {
     pub scheduler: SchedulerConfig,
     /// How over-subscribed allocations are cut.
     pub policy: contracts::Policy,
+    /// Templates from a template provider: declared jobs and solo mining.
+    pub templates: TemplatesConfig,
+}
+
+/// What the node does with templates from its template provider.
+#[derive(Debug, Clone, Default)]
+pub struct TemplatesConfig {
+    /// Routes (by name) that declare their own jobs to their pool's Job Declaration Server.
+    pub job_declaration: Vec<String>,
+    /// The scriptPubKey solo blocks pay to; `None`: no solo mining.
+    pub solo_payout_script: Option<Vec<u8>>,
+    /// Written into every coinbase the node builds (scriptSig), after the BIP34 height.
+    pub coinbase_tag: String,
 }
 
 impl CoreConfig {
@@ -121,6 +139,12 @@ pub enum Action {
     },
     /// A route's upstream channel cannot be used (e.g. too little extranonce space); drop it.
     CloseUpstream { route: RouteId, reason: String },
+    /// Send a message to the template provider.
+    ToTemplateProvider(TemplateCommand),
+    /// Send a message to a route's Job Declaration Server.
+    ToJds { route: RouteId, command: JdsCommand },
+    /// Send a declared job on a route's upstream channel.
+    SetCustomJob { route: RouteId, job: CustomJob },
     /// A minute of accounting and the owed work to persist (DESIGN.md §7).
     Account {
         deltas: Vec<crate::store::AccountingDelta>,

@@ -20,6 +20,7 @@ pub(super) fn config() -> CoreConfig {
         routes: vec!["default".into()],
         scheduler: SchedulerConfig::default(),
         policy: contracts::Policy::default(),
+        templates: Default::default(),
         vardiff: VardiffConfig {
             initial: 1e-7,
             minimum: 1e-9,

@@ -45,6 +45,22 @@ pub enum UpstreamEvent {
         sequence_number: u32,
         code: String,
     },
+    /// Whether the pool accepted `REQUIRES_WORK_SELECTION` in SetupConnection, so the route may
+    /// send it declared jobs (sent after `ChannelOpened` by clients of routes with job
+    /// declaration).
+    WorkSelection {
+        allowed: bool,
+    },
+    /// `SetCustomMiningJob.Success`: the pool's id for our declared job.
+    CustomJobAccepted {
+        request_id: u32,
+        job_id: u32,
+    },
+    /// `SetCustomMiningJob.Error`.
+    CustomJobRefused {
+        request_id: u32,
+        code: String,
+    },
     /// The connection (and so the channel) is gone; the network layer is reconnecting.
     Disconnected,
     /// A connection attempt or session ended with this error (shown to the operator until the

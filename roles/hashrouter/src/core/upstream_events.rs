@@ -151,6 +151,10 @@ impl Core {
                     self.apply_verdict(route, verdict);
                 }
             }
+            // Job declaration is not wired into the core yet.
+            UpstreamEvent::WorkSelection { .. }
+            | UpstreamEvent::CustomJobAccepted { .. }
+            | UpstreamEvent::CustomJobRefused { .. } => {}
             UpstreamEvent::Failed { reason } => self.routes[index].error = Some(reason),
             UpstreamEvent::Disconnected => {
                 let r = &mut self.routes[index];

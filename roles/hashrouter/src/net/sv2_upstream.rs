@@ -295,6 +295,9 @@ async fn relay(
                     writer.write(MiningOwned::SubmitSharesExtended(submit_message(share)?)).await?;
                 }
                 Some(UpstreamCommand::Close(reason)) => return Err(UpstreamError::Unusable(reason)),
+                Some(UpstreamCommand::SetCustomMiningJob(_)) => {
+                    debug!("declared jobs are not sent yet");
+                }
                 None => return Err(UpstreamError::Shutdown),
             },
             _ = shutdown.changed() => return Err(UpstreamError::Shutdown),

@@ -226,6 +226,8 @@ async fn relay(
             command = commands.recv(), if state.is_open() => match command {
                 Some(UpstreamCommand::Submit(share)) => state.submit(share).map_err(Into::into),
                 Some(UpstreamCommand::Close(reason)) => Err(V1UpstreamError::Unusable(reason)),
+                // Stratum V1 has no declared jobs; the core never sends one to a V1 route.
+                Some(UpstreamCommand::SetCustomMiningJob(_)) => Ok(()),
                 None => Err(V1UpstreamError::Shutdown),
             },
             _ = tokio::time::sleep_until(handshake_deadline), if !state.is_open() => {

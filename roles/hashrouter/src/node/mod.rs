@@ -60,6 +60,15 @@ pub enum CoreInput {
         generation: u64,
         event: UpstreamEvent,
     },
+    /// Something the template provider said (or its loss).
+    Template(crate::core::TemplateEvent),
+    /// Something a route's Job Declaration Server said (or its loss), from the route's
+    /// `generation`th JDS client task.
+    Jds {
+        route: RouteId,
+        generation: u64,
+        event: crate::core::JdsEvent,
+    },
     /// New allocations (a reloaded file).
     Allocations(AllocationSet),
     /// A poll of the chain watcher.
@@ -85,6 +94,8 @@ pub enum Sv2Output {
 #[derive(Debug, Clone)]
 pub enum UpstreamCommand {
     Submit(UpstreamShare),
+    /// Send a declared job on the route's channel (routes with job declaration only).
+    SetCustomMiningJob(crate::core::CustomJob),
     Close(String),
 }
 
@@ -187,6 +198,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             .as_ref()
             .map(|a| a.policy)
             .unwrap_or_default(),
+        templates: Default::default(),
     };
     let extranonce_size = core_config.upstream_extranonce_size() as u16;
     let defaults = UpstreamDefaults {
@@ -500,6 +512,8 @@ fn apply(
                 core.handle_upstream(route, event, now)
             }
         }
+        CoreInput::Template(event) => core.handle_template(event, now),
+        CoreInput::Jds { route, event, .. } => core.handle_jds(route, event, now),
         CoreInput::Allocations(set) => contract_routes.on_static(core, set),
         CoreInput::Chain(update) => contract_routes.on_chain(core, upstreams, update, now),
         CoreInput::Snapshot(reply) => {
@@ -554,6 +568,20 @@ fn carry_out_actions(
                         "upstream queue full or gone; share not forwarded"
                     );
                 }
+            }
+            Action::SetCustomJob { route, job } => {
+                if !upstreams.send(route, UpstreamCommand::SetCustomMiningJob(job)) {
+                    warn!(
+                        route = route.0,
+                        "upstream queue full or gone; declared job not sent"
+                    );
+                }
+            }
+            Action::ToTemplateProvider(command) => {
+                warn!(?command, "no template provider client yet");
+            }
+            Action::ToJds { route, command } => {
+                warn!(route = route.0, ?command, "no JDS client yet");
             }
             Action::CloseUpstream { route, reason } => {
                 upstreams.send(route, UpstreamCommand::Close(reason));
