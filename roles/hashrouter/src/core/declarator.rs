@@ -189,6 +189,10 @@ impl Declarator {
                     return Vec::new();
                 }
                 self.declaration = None;
+                // The tip moved while the JDS looked at the job: declare the new one, no harm done.
+                if code == job_declaration_sv2::ERROR_CODE_DECLARE_MINING_JOB_STALE_CHAIN_TIP {
+                    return Vec::new();
+                }
                 let details = String::from_utf8_lossy(&details).into_owned();
                 let reason = if details.is_empty() {
                     format!("JDS refused the declared job: {code}")
