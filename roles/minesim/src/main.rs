@@ -23,6 +23,8 @@ enum Command {
     Sv2Miner(minesim::sv2_miner::Sv2MinerArgs),
     /// An SV2 template provider (Template Distribution Protocol over Noise) on a synthetic chain.
     TemplateProvider(minesim::template_provider::TemplateProviderArgs),
+    /// An SV2 Job Declaration Server over Noise (full-template mode).
+    Jds(minesim::jds::JdsArgs),
     /// A bitcoind JSON-RPC stand-in (block templates, submitblock) on a synthetic chain.
     BitcoindRpc(minesim::bitcoind_rpc::BitcoindRpcArgs),
     /// A Stratum V1 pool with a synthetic chain.
@@ -67,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
         Command::V1Miner(args) => minesim::v1_miner::run_cli(args).await?,
         Command::Sv2Miner(args) => minesim::sv2_miner::run_cli(args).await?,
         Command::TemplateProvider(args) => minesim::template_provider::run_cli(args).await?,
+        Command::Jds(args) => minesim::jds::run_cli(args).await?,
         Command::V1Pool(args) => minesim::v1_pool::run_cli(args).await?,
         Command::BitcoindRpc(args) => minesim::bitcoind_rpc::run_cli(args).await?,
         Command::Pool {
