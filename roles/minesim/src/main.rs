@@ -45,6 +45,9 @@ enum Command {
         /// Compact network target (e.g. 0x207fffff for regtest-easy blocks).
         #[arg(long, value_parser = parse_u32)]
         nbits: Option<u32>,
+        /// Take custom jobs (`REQUIRES_WORK_SELECTION`, `SetCustomMiningJob`) with any token.
+        #[arg(long)]
+        accept_custom_jobs: bool,
     },
 }
 
@@ -78,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             secret,
             block_interval_secs,
             nbits,
+            accept_custom_jobs,
         } => {
             let mut config = PoolConfig::new(listen);
             if let (Some(p), Some(s)) = (pubkey, secret) {
@@ -87,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
             config.block_interval = block_interval_secs.map(Duration::from_secs);
             if let Some(n) = nbits {
                 config.nbits = n;
+            }
+            if accept_custom_jobs {
+                config.custom_jobs = minesim::pool::CustomJobs::AcceptAnyToken;
             }
             let public = config.authority_public.clone();
             let pool = Pool::start(config).await?;

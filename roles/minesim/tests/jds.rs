@@ -40,7 +40,12 @@ async fn setup_with(config: JdsConfig) -> Setup {
     let work = tpc.recv_work().await;
     let transactions = tpc.transactions(work.template.template_id).await;
     let mut client = JdClient::ready(jds.local_addr()).await;
-    let outputs = client.allocate(0).await.coinbase_outputs.as_bytes().to_vec();
+    let outputs = client
+        .allocate(0)
+        .await
+        .coinbase_outputs
+        .as_bytes()
+        .to_vec();
     let job = CustomWork::new(work, transactions, &outputs, 16);
     Setup {
         tp,
@@ -89,7 +94,10 @@ async fn unknown_transactions_are_asked_for_then_the_job_is_declared() {
     };
     assert_eq!(missing.request_id, 1);
     let positions = missing.unknown_tx_position_list.into_inner();
-    assert_eq!(positions, (0..job.transactions.len() as u16).collect::<Vec<_>>());
+    assert_eq!(
+        positions,
+        (0..job.transactions.len() as u16).collect::<Vec<_>>()
+    );
     let txs = positions
         .iter()
         .map(|&p| job.raw_transaction(p as usize))
@@ -106,7 +114,10 @@ async fn unknown_transactions_are_asked_for_then_the_job_is_declared() {
     assert_eq!(declared.version, job.work.template.version);
     assert_eq!(declared.coinbase_outputs, job.outputs);
     assert_eq!(declared.wtxids, job.wtxids());
-    assert_eq!((declared.coinbase_tx_prefix, declared.coinbase_tx_suffix), job.declared_coinbase());
+    assert_eq!(
+        (declared.coinbase_tx_prefix, declared.coinbase_tx_suffix),
+        job.declared_coinbase()
+    );
 
     // The same transactions again: nothing is asked for.
     let token = client.token(2).await;
@@ -304,7 +315,9 @@ async fn a_malformed_or_unexpected_message_only_drops_its_client() {
     assert!(tp_client::wait_for(|| stats.connected_clients() == 3).await);
 
     bad.wr.write_raw_for_tests(&[0xab; 300]).await.unwrap();
-    let end = tokio::time::timeout(T, bad.rd.read()).await.expect("closed");
+    let end = tokio::time::timeout(T, bad.rd.read())
+        .await
+        .expect("closed");
     assert!(end.is_err());
 
     // A message only a server sends.
@@ -316,7 +329,9 @@ async fn a_malformed_or_unexpected_message_only_drops_its_client() {
             },
         ))
         .await;
-    let end = tokio::time::timeout(T, wrong.rd.read()).await.expect("closed");
+    let end = tokio::time::timeout(T, wrong.rd.read())
+        .await
+        .expect("closed");
     assert!(end.is_err());
 
     assert!(tp_client::wait_for(|| stats.connected_clients() == 1).await);

@@ -70,7 +70,11 @@ pub fn check_coinbase(
         });
     }
     for out in required {
-        if !tx.output.iter().any(|o| o.script_pubkey == out.script_pubkey) {
+        if !tx
+            .output
+            .iter()
+            .any(|o| o.script_pubkey == out.script_pubkey)
+        {
             return Err(CoinbaseError::MissingOutput {
                 script_pubkey: hex::encode(out.script_pubkey.as_bytes()),
             });
@@ -87,7 +91,9 @@ fn extranonce_len(prefix: &[u8]) -> Result<usize, CoinbaseError> {
     if prefix.get(at..at + 2) == Some(&[0x00, 0x01]) {
         at += 2;
     }
-    let inputs = *prefix.get(at).ok_or(CoinbaseError::Prefix("no input count"))?;
+    let inputs = *prefix
+        .get(at)
+        .ok_or(CoinbaseError::Prefix("no input count"))?;
     if inputs != 1 {
         return Err(CoinbaseError::NotCoinbase {
             inputs: usize::from(inputs),

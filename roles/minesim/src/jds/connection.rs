@@ -190,8 +190,7 @@ impl Client {
                 let reply = {
                     let mut mempool = self.shared.mempool();
                     let ctx = self.shared.context(&mut mempool);
-                    self.declarations
-                        .declare(declaration, ctx, Instant::now())
+                    self.declarations.declare(declaration, ctx, Instant::now())
                 };
                 self.reply(reply).await
             }
@@ -289,7 +288,11 @@ impl Client {
                 positions,
             } => {
                 stats.missing_txs_requested();
-                debug!(request_id, missing = positions.len(), "asking for transactions");
+                debug!(
+                    request_id,
+                    missing = positions.len(),
+                    "asking for transactions"
+                );
                 JobDeclarationOwned::ProvideMissingTransactions(ProvideMissingTransactionsOwned {
                     request_id,
                     unknown_tx_position_list: Seq064KOwned::new(positions)

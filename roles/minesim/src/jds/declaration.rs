@@ -128,12 +128,14 @@ impl Declarations {
                 "a declaration with this request id is already pending",
             );
         }
-        let checked =
-            match check_coinbase(&d.coinbase_tx_prefix, &d.coinbase_tx_suffix, ctx.required_outputs)
-            {
-                Ok(c) => c,
-                Err(e) => return Reply::error(id, e.code(), e.to_string()),
-            };
+        let checked = match check_coinbase(
+            &d.coinbase_tx_prefix,
+            &d.coinbase_tx_suffix,
+            ctx.required_outputs,
+        ) {
+            Ok(c) => c,
+            Err(e) => return Reply::error(id, e.code(), e.to_string()),
+        };
         let job = DeclaredJob {
             token: Vec::new(),
             version: d.version,
@@ -256,7 +258,12 @@ impl Declarations {
     }
 }
 
-fn accept(request_id: u32, mut job: DeclaredJob, registry: &DeclaredJobs, mint: &TokenMint) -> Reply {
+fn accept(
+    request_id: u32,
+    mut job: DeclaredJob,
+    registry: &DeclaredJobs,
+    mint: &TokenMint,
+) -> Reply {
     let new_token = mint.mint();
     job.token = new_token.clone();
     registry.insert(job);

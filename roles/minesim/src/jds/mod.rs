@@ -90,11 +90,14 @@ impl Jds {
             config.cert_validity,
         )?;
         if config.missing_txs_timeout.is_zero() {
-            return Err(JdsError::Config("missing_txs_timeout must be positive".into()));
+            return Err(JdsError::Config(
+                "missing_txs_timeout must be positive".into(),
+            ));
         }
-        let coinbase_outputs =
-            B064KOwned::try_from(bitcoin::consensus::encode::serialize(&config.coinbase_outputs))
-                .map_err(|_| JdsError::Config("coinbase_outputs exceed 64 KiB".into()))?;
+        let coinbase_outputs = B064KOwned::try_from(bitcoin::consensus::encode::serialize(
+            &config.coinbase_outputs,
+        ))
+        .map_err(|_| JdsError::Config("coinbase_outputs exceed 64 KiB".into()))?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| JdsError::Bind {

@@ -25,8 +25,9 @@ pub(crate) fn check_custom_job(
             if declared.version != job.version {
                 return Err(ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_VERSION);
             }
-            let outputs = Vec::<TxOut>::consensus_decode(&mut job.coinbase_tx_outputs.as_bytes())
-                .map_err(|_| ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_COINBASE_TX_OUTPUTS)?;
+            let outputs =
+                Vec::<TxOut>::consensus_decode(&mut job.coinbase_tx_outputs.as_bytes())
+                    .map_err(|_| ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_COINBASE_TX_OUTPUTS)?;
             if outputs != declared.coinbase_outputs {
                 return Err(ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_COINBASE_TX_OUTPUTS);
             }

@@ -22,8 +22,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use sv2_conn::ResponderKeys;
-use tokio::net::TcpListener;
 use template_distribution_sv2::SubmitSolutionOwned;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
@@ -45,7 +45,8 @@ pub enum PoolError {
 pub(crate) enum TipSource {
     /// Its own synthetic chain.
     Own {
-        chain: Mutex<SyntheticChain>,
+        // Boxed: a whole tip lives inside the chain.
+        chain: Box<Mutex<SyntheticChain>>,
         tip: watch::Sender<Arc<Tip>>,
     },
     /// A template provider's chain, followed.
@@ -207,7 +208,7 @@ impl Pool {
                 stats.set_tip_height(u64::from(chain.tip().height));
                 let (tip, _) = watch::channel(Arc::new(chain.tip().clone()));
                 TipSource::Own {
-                    chain: Mutex::new(chain),
+                    chain: Box::new(Mutex::new(chain)),
                     tip,
                 }
             }

@@ -97,15 +97,17 @@ impl JdClient {
         wtxids: Vec<[u8; 32]>,
     ) -> JobDeclarationOwned {
         let list: Vec<U256Owned> = wtxids.into_iter().map(U256Owned::from).collect();
-        self.send(JobDeclarationOwned::DeclareMiningJob(DeclareMiningJobOwned {
-            request_id,
-            mining_job_token: token.try_into().unwrap(),
-            version,
-            coinbase_tx_prefix: prefix.try_into().unwrap(),
-            coinbase_tx_suffix: suffix.try_into().unwrap(),
-            wtxid_list: Seq064KOwned::new(list).unwrap(),
-            excess_data: Vec::new().try_into().unwrap(),
-        }))
+        self.send(JobDeclarationOwned::DeclareMiningJob(
+            DeclareMiningJobOwned {
+                request_id,
+                mining_job_token: token.try_into().unwrap(),
+                version,
+                coinbase_tx_prefix: prefix.try_into().unwrap(),
+                coinbase_tx_suffix: suffix.try_into().unwrap(),
+                wtxid_list: Seq064KOwned::new(list).unwrap(),
+                excess_data: Vec::new().try_into().unwrap(),
+            },
+        ))
         .await;
         self.recv().await
     }
@@ -233,8 +235,9 @@ impl CustomWork {
     /// `DeclareMiningJob.coinbase_tx_prefix/suffix`: the segwit serialization around the
     /// extranonce.
     pub fn declared_coinbase(&self) -> (Vec<u8>, Vec<u8>) {
-        let raw =
-            bitcoin::consensus::encode::serialize(&self.coinbase(&vec![0; self.full_extranonce_size]));
+        let raw = bitcoin::consensus::encode::serialize(
+            &self.coinbase(&vec![0; self.full_extranonce_size]),
+        );
         let cut = 4 + 2 + 1 + 36 + 1 + self.script_prefix().len();
         (
             raw[..cut].to_vec(),
