@@ -3,6 +3,7 @@
 pub mod bitcoind_rpc;
 pub mod chain;
 mod grind;
+pub mod jds;
 pub mod miner_handle;
 pub mod pool;
 pub mod server;

@@ -23,6 +23,8 @@ enum Command {
     Sv2Miner(minesim::sv2_miner::Sv2MinerArgs),
     /// An SV2 template provider (Template Distribution Protocol over Noise) on a synthetic chain.
     TemplateProvider(minesim::template_provider::TemplateProviderArgs),
+    /// An SV2 Job Declaration Server over Noise (full-template mode).
+    Jds(minesim::jds::JdsArgs),
     /// A bitcoind JSON-RPC stand-in (block templates, submitblock) on a synthetic chain.
     BitcoindRpc(minesim::bitcoind_rpc::BitcoindRpcArgs),
     /// A Stratum V1 pool with a synthetic chain.
@@ -43,6 +45,9 @@ enum Command {
         /// Compact network target (e.g. 0x207fffff for regtest-easy blocks).
         #[arg(long, value_parser = parse_u32)]
         nbits: Option<u32>,
+        /// Take custom jobs (`REQUIRES_WORK_SELECTION`, `SetCustomMiningJob`) with any token.
+        #[arg(long)]
+        accept_custom_jobs: bool,
     },
 }
 
@@ -67,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         Command::V1Miner(args) => minesim::v1_miner::run_cli(args).await?,
         Command::Sv2Miner(args) => minesim::sv2_miner::run_cli(args).await?,
         Command::TemplateProvider(args) => minesim::template_provider::run_cli(args).await?,
+        Command::Jds(args) => minesim::jds::run_cli(args).await?,
         Command::V1Pool(args) => minesim::v1_pool::run_cli(args).await?,
         Command::BitcoindRpc(args) => minesim::bitcoind_rpc::run_cli(args).await?,
         Command::Pool {
@@ -75,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             secret,
             block_interval_secs,
             nbits,
+            accept_custom_jobs,
         } => {
             let mut config = PoolConfig::new(listen);
             if let (Some(p), Some(s)) = (pubkey, secret) {
@@ -84,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
             config.block_interval = block_interval_secs.map(Duration::from_secs);
             if let Some(n) = nbits {
                 config.nbits = n;
+            }
+            if accept_custom_jobs {
+                config.custom_jobs = minesim::pool::CustomJobs::AcceptAnyToken;
             }
             let public = config.authority_public.clone();
             let pool = Pool::start(config).await?;

@@ -2,27 +2,34 @@
 //! jobs per tip, share validation, batched acknowledgements, vardiff. Sans-IO: every method
 //! returns the messages to send.
 
+use super::ShareBlock;
 use crate::chain::Tip;
 use binary_sv2::{Str0255Owned, U256Owned};
 use bitcoin::{Target, TxOut};
 use channels_sv2::extranonce_manager::AllocatedExtranoncePrefix;
 use channels_sv2::server::error::{ExtendedChannelError, StandardChannelError};
 use channels_sv2::server::extended::ExtendedChannel;
+use channels_sv2::server::jobs::error::JobFactoryError;
 use channels_sv2::server::share_accounting::{ShareValidationError, ShareValidationResult};
 use channels_sv2::server::standard::StandardChannel;
 use channels_sv2::{Vardiff, VardiffState};
 use mining_sv2::*;
 use parsers_sv2::MiningOwned;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+
+/// Custom job ids remembered per channel (to tell shares on them apart); channels_sv2 keeps
+/// far fewer past jobs than this.
+const KEPT_CUSTOM_JOBS: usize = 64;
 
 /// What the pool made of one share.
 #[derive(Debug)]
 pub(crate) enum ShareOutcome {
-    /// Valid; `difficulty` of the target it was validated against; `block` is the block hash
-    /// (internal byte order) when it also met the network target.
+    /// Valid; `difficulty` of the target it was validated against; `block` when it also met
+    /// the network target; `custom` when its job was a custom (declared) one.
     Accepted {
         difficulty: f64,
-        block: Option<[u8; 32]>,
+        block: Option<ShareBlock>,
+        custom: bool,
     },
     Rejected(MiningOwned, &'static str),
 }
@@ -50,6 +57,8 @@ pub(crate) struct PoolChannel {
     vardiff: Option<VardiffState>,
     // Prev hash of the tip the channel mines on (internal byte order).
     tip_prev_hash: [u8; 32],
+    // Ids of recent custom jobs, oldest first.
+    custom_jobs: VecDeque<u32>,
 }
 
 /// Channel parameters common to both kinds.
@@ -110,6 +119,21 @@ fn share_err_code(e: &ShareValidationError) -> &'static str {
         ShareValidationError::InvalidCoinbase | ShareValidationError::SeenSharesBudgetExhausted => {
             ERROR_CODE_SUBMIT_SHARES_INVALID_SHARE
         }
+    }
+}
+
+fn custom_job_err_code(e: &ExtendedChannelError) -> &'static str {
+    match e {
+        ExtendedChannelError::JobFactoryError(JobFactoryError::ScriptSigSizeTooLarge)
+        | ExtendedChannelError::JobFactoryError(JobFactoryError::FailedToSerializeCoinbasePrefix)
+        | ExtendedChannelError::JobFactoryError(JobFactoryError::CoinbaseTxPrefixError) => {
+            ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_COINBASE_PREFIX
+        }
+        ExtendedChannelError::JobFactoryError(JobFactoryError::DeserializeCoinbaseOutputsError)
+        | ExtendedChannelError::JobFactoryError(
+            JobFactoryError::FailedToSerializeCoinbaseOutputs,
+        ) => ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_COINBASE_TX_OUTPUTS,
+        _ => ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_COINBASE_TX,
     }
 }
 
@@ -217,6 +241,7 @@ impl PoolChannel {
                 None
             },
             tip_prev_hash: [0; 32],
+            custom_jobs: VecDeque::new(),
         }
     }
 
@@ -316,38 +341,72 @@ impl PoolChannel {
         Ok(msg)
     }
 
+    /// Whether this is an extended channel (the only kind custom jobs go to).
+    pub fn is_extended(&self) -> bool {
+        matches!(self.kind, Kind::Extended(_))
+    }
+
+    /// Installs a custom job (already checked against the pool's policy) as the active job.
+    /// Returns its job id, or the `SetCustomMiningJob.Error` code.
+    pub fn set_custom_job(&mut self, job: SetCustomMiningJobOwned) -> Result<u32, &'static str> {
+        let Kind::Extended(c) = &mut self.kind else {
+            return Err(ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_CHANNEL_ID);
+        };
+        let job_id = c
+            .on_set_custom_mining_job(job)
+            .map_err(|e| custom_job_err_code(&e))?;
+        self.job_targets.insert(job_id, self.target().to_le_bytes());
+        if self.custom_jobs.len() >= KEPT_CUSTOM_JOBS {
+            self.custom_jobs.pop_front();
+        }
+        self.custom_jobs.push_back(job_id);
+        Ok(job_id)
+    }
+
     pub fn submit_extended(&mut self, share: SubmitSharesExtendedOwned) -> ShareOutcome {
         let (seq, job_id) = (share.sequence_number, share.job_id);
+        let header = (share.version, share.ntime, share.nonce);
         let result = match &mut self.kind {
             Kind::Extended(c) => c.validate_share(share),
             Kind::Standard(_) => Err(ShareValidationError::Invalid(
                 ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID,
             )),
         };
-        self.account(seq, job_id, result)
+        self.account(seq, job_id, header, result)
     }
 
     pub fn submit_standard(&mut self, share: SubmitSharesStandardOwned) -> ShareOutcome {
         let (seq, job_id) = (share.sequence_number, share.job_id);
+        let header = (share.version, share.ntime, share.nonce);
         let result = match &mut self.kind {
             Kind::Standard(c) => c.validate_share(share),
             Kind::Extended(_) => Err(ShareValidationError::Invalid(
                 ERROR_CODE_SUBMIT_SHARES_INVALID_CHANNEL_ID,
             )),
         };
-        self.account(seq, job_id, result)
+        self.account(seq, job_id, header, result)
     }
 
+    /// `header` is the share's (version, ntime, nonce).
     fn account(
         &mut self,
         seq: u32,
         job_id: u32,
+        header: (u32, u32, u32),
         result: Result<ShareValidationResult, ShareValidationError>,
     ) -> ShareOutcome {
+        let (version, ntime, nonce) = header;
         let block = match result {
             Ok(ShareValidationResult::Valid(_)) => None,
-            Ok(ShareValidationResult::BlockFound(hash, _, _)) => {
-                Some(bitcoin::hashes::Hash::to_byte_array(hash))
+            Ok(ShareValidationResult::BlockFound(hash, template_id, coinbase)) => {
+                Some(ShareBlock {
+                    hash: bitcoin::hashes::Hash::to_byte_array(hash),
+                    template_id,
+                    coinbase,
+                    version,
+                    ntime,
+                    nonce,
+                })
             }
             Err(e) => {
                 let code = share_err_code(&e);
@@ -373,7 +432,11 @@ impl PoolChannel {
         if let Some(v) = &mut self.vardiff {
             v.increment_shares_since_last_update();
         }
-        ShareOutcome::Accepted { difficulty, block }
+        ShareOutcome::Accepted {
+            difficulty,
+            block,
+            custom: self.custom_jobs.contains(&job_id),
+        }
     }
 
     /// Shares accepted since the last acknowledgement.

@@ -1,5 +1,7 @@
 //! Pool settings.
 
+use crate::jds::DeclaredJobs;
+use crate::template_provider::TemplateProviderChain;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -7,6 +9,12 @@ use std::time::Duration;
 pub const TEST_AUTHORITY_PUBLIC: &str = "9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72";
 /// Secret half of [`TEST_AUTHORITY_PUBLIC`].
 pub const TEST_AUTHORITY_SECRET: &str = "mkDLTBBRxdBv998612qipDYoTK3YUrqLe8uWw7gu3iXbSrn2n";
+
+/// The pool's default payout: P2WPKH to a fixed key hash (also the JDS's default required
+/// output, so the two agree out of the box).
+pub fn default_coinbase_script_pubkey() -> Vec<u8> {
+    [&[0x00u8, 0x14][..], &[0x11u8; 20][..]].concat()
+}
 
 /// How a new channel's first target is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,6 +24,20 @@ pub enum InitialTarget {
     FromHashrate,
     /// A fixed pool difficulty (difficulty 1 = 2^32 expected hashes), clamped by `max_target`.
     FixedDifficulty(f64),
+}
+
+/// Whether the pool takes jobs its clients declared (`SetCustomMiningJob`, clients that set
+/// up with `REQUIRES_WORK_SELECTION`).
+#[derive(Debug, Clone, Default)]
+pub enum CustomJobs {
+    /// Work selection is refused at `SetupConnection` (`unsupported-feature-flags`).
+    #[default]
+    Refuse,
+    /// Any token is taken (no Job Declaration Server behind the pool).
+    AcceptAnyToken,
+    /// The token must name a job the JDS sharing this registry accepted; the custom job must
+    /// keep that declaration's version and coinbase outputs.
+    Registry(DeclaredJobs),
 }
 
 /// Everything the synthetic pool can be told.
@@ -54,6 +76,13 @@ pub struct PoolConfig {
     pub coinbase_script_pubkey: Vec<u8>,
     /// Deadline for the Noise handshake and for the client's `SetupConnection`.
     pub handshake_timeout: Duration,
+    /// Custom jobs (job declaration): refused by default.
+    pub custom_jobs: CustomJobs,
+    /// Mine on this template provider's chain instead of a private synthetic one: pool jobs
+    /// and declared jobs share tips, and a block found on a pool job is submitted to the
+    /// provider (whose next tip the pool then follows). `nbits`, `start_height` and
+    /// `block_interval` are the provider's business then (`block_interval` must be `None`).
+    pub follow_chain: Option<TemplateProviderChain>,
 }
 
 impl PoolConfig {
@@ -76,8 +105,10 @@ impl PoolConfig {
             extranonce_len: 16,
             max_channels: 65_536,
             // P2WPKH to a fixed key hash.
-            coinbase_script_pubkey: [&[0x00u8, 0x14][..], &[0x11u8; 20][..]].concat(),
+            coinbase_script_pubkey: default_coinbase_script_pubkey(),
             handshake_timeout: Duration::from_secs(10),
+            custom_jobs: CustomJobs::Refuse,
+            follow_chain: None,
         }
     }
 }

@@ -2,13 +2,15 @@
 //! misbehaves or the pool shuts down.
 
 use super::channels::{str0255, OpenParams, PoolChannel, ShareOutcome};
-use super::config::InitialTarget;
-use super::Shared;
+use super::config::{CustomJobs, InitialTarget};
+use super::custom_jobs::check_custom_job;
+use super::{Shared, TipSource};
 use crate::chain::{reward_outputs, Tip};
 use bitcoin::TxOut;
 use channels_sv2::extranonce_manager::{AllocatedExtranoncePrefix, ExtranonceAllocatorError};
 use common_messages_sv2::{
-    Protocol, SetupConnectionErrorOwned, SetupConnectionSuccess,
+    has_work_selection, Protocol, SetupConnectionErrorOwned, SetupConnectionSuccess,
+    ERROR_CODE_SETUP_CONNECTION_UNSUPPORTED_FEATURE_FLAGS,
     ERROR_CODE_SETUP_CONNECTION_UNSUPPORTED_PROTOCOL,
 };
 use mining_sv2::*;
@@ -21,6 +23,9 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 const SV2_VERSION: u16 = 2;
+/// `REQUIRES_WORK_SELECTION` (mining protocol `SetupConnection` flag): the client will send
+/// `SetCustomMiningJob`.
+const REQUIRES_WORK_SELECTION: u32 = 1 << 1;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnectionEnd {
@@ -55,6 +60,7 @@ pub(crate) async fn serve(
         reader,
         writer,
         channels: HashMap::new(),
+        work_selection: false,
     };
     let end = conn.run(&mut shutdown).await;
     let n = conn.channels.len();
@@ -75,6 +81,8 @@ struct Connection {
     writer: FrameWriter,
     channels: HashMap<u32, PoolChannel>,
     outputs: Vec<TxOut>,
+    // The client set up with `REQUIRES_WORK_SELECTION` (and the pool took it).
+    work_selection: bool,
 }
 
 impl Connection {
@@ -83,7 +91,7 @@ impl Connection {
             Ok(()) => {}
             Err(e) => return e,
         }
-        let mut tips = self.shared.tip.subscribe();
+        let mut tips = self.shared.subscribe_tips();
         tips.borrow_and_update();
         let mut flush = periodic(self.shared.config.share_batch_flush);
         let mut vardiff = periodic(self.shared.config.vardiff_period);
@@ -122,25 +130,34 @@ impl Connection {
                 "expected SetupConnection, got {first}"
             )));
         };
+        let work_selection = has_work_selection(setup.flags);
+        let refuse_custom = matches!(self.shared.config.custom_jobs, CustomJobs::Refuse);
         let error = if setup.protocol != Protocol::MiningProtocol {
-            Some(ERROR_CODE_SETUP_CONNECTION_UNSUPPORTED_PROTOCOL)
+            Some((0, ERROR_CODE_SETUP_CONNECTION_UNSUPPORTED_PROTOCOL))
         } else if setup.min_version > SV2_VERSION || setup.max_version < SV2_VERSION {
-            Some("protocol-version-mismatch")
+            Some((0, "protocol-version-mismatch"))
+        } else if work_selection && refuse_custom {
+            // The flags echoed are the ones the pool does not support.
+            Some((
+                REQUIRES_WORK_SELECTION,
+                ERROR_CODE_SETUP_CONNECTION_UNSUPPORTED_FEATURE_FLAGS,
+            ))
         } else {
             None
         };
-        if let Some(code) = error {
+        if let Some((flags, code)) = error {
             self.writer
                 .write(CommonMessagesOwned::SetupConnectionError(
                     SetupConnectionErrorOwned {
-                        flags: 0,
+                        flags,
                         error_code: str0255(code),
                     },
                 ))
                 .await?;
             return Err(ConnectionEnd::Protocol(format!("setup refused: {code}")));
         }
-        info!(vendor = %setup.vendor.as_utf8_or_hex(), "client set up the mining protocol");
+        self.work_selection = work_selection;
+        info!(vendor = %setup.vendor.as_utf8_or_hex(), work_selection, "client set up the mining protocol");
         self.writer
             .write(CommonMessagesOwned::SetupConnectionSuccess(
                 SetupConnectionSuccess {
@@ -160,7 +177,7 @@ impl Connection {
     }
 
     fn current_tip(&self) -> Arc<Tip> {
-        self.shared.tip.borrow().clone()
+        self.shared.current_tip()
     }
 
     async fn handle(&mut self, msg: AnyMessageOwned) -> Result<(), ConnectionEnd> {
@@ -203,6 +220,7 @@ impl Connection {
                 };
                 self.send_all(msgs).await
             }
+            MiningOwned::SetCustomMiningJob(job) => self.custom_job(job).await,
             MiningOwned::CloseChannel(c) => {
                 if self.channels.remove(&c.channel_id).is_some() {
                     self.shared.stats.channels_closed(1);
@@ -214,6 +232,48 @@ impl Connection {
                 "unexpected message {other}"
             ))),
         }
+    }
+
+    async fn custom_job(&mut self, job: SetCustomMiningJobOwned) -> Result<(), ConnectionEnd> {
+        let (channel_id, request_id) = (job.channel_id, job.request_id);
+        let result = self.accept_custom_job(job);
+        let reply = match result {
+            Ok(job_id) => {
+                self.shared.stats.custom_job_accepted();
+                info!(channel = channel_id, job_id, "custom job accepted");
+                MiningOwned::SetCustomMiningJobSuccess(SetCustomMiningJobSuccessOwned {
+                    channel_id,
+                    request_id,
+                    job_id,
+                })
+            }
+            Err(code) => {
+                self.shared.stats.custom_job_refused(code);
+                info!(channel = channel_id, code, "custom job refused");
+                MiningOwned::SetCustomMiningJobError(SetCustomMiningJobErrorOwned {
+                    channel_id,
+                    request_id,
+                    error_code: str0255(code),
+                })
+            }
+        };
+        self.writer.write(reply).await?;
+        Ok(())
+    }
+
+    fn accept_custom_job(&mut self, job: SetCustomMiningJobOwned) -> Result<u32, &'static str> {
+        if !self.work_selection {
+            return Err(ERROR_CODE_SET_CUSTOM_MINING_JOB_JD_NOT_SUPPORTED);
+        }
+        let following = matches!(self.shared.tips, TipSource::Followed(_));
+        let tip = following.then(|| self.current_tip());
+        let ch = self
+            .channels
+            .get_mut(&job.channel_id)
+            .filter(|c| c.is_extended())
+            .ok_or(ERROR_CODE_SET_CUSTOM_MINING_JOB_INVALID_CHANNEL_ID)?;
+        check_custom_job(&self.shared.config.custom_jobs, tip.as_deref(), &job)?;
+        ch.set_custom_job(job)
     }
 
     async fn unknown_channel(&mut self, channel_id: u32, seq: u32) -> Result<(), ConnectionEnd> {
@@ -362,10 +422,17 @@ impl Connection {
                 debug!(channel = channel_id, code, "share rejected");
                 self.writer.write(msg).await?;
             }
-            ShareOutcome::Accepted { difficulty, block } => {
+            ShareOutcome::Accepted {
+                difficulty,
+                block,
+                custom,
+            } => {
                 self.shared
                     .stats
                     .share_accepted(ch.user(), difficulty, block.is_some());
+                if custom {
+                    self.shared.stats.custom_job_share();
+                }
                 let full = ch.pending() as usize >= self.shared.config.share_batch_size;
                 let prev = ch.tip_prev_hash();
                 let success = if full || block.is_some() {
@@ -376,9 +443,13 @@ impl Connection {
                 if let Some(msg) = success {
                     self.writer.write(msg).await?;
                 }
-                if let Some(hash) = block {
-                    info!(channel = channel_id, "share found a block");
-                    self.shared.block_found(prev, hash);
+                if let Some(block) = block {
+                    info!(channel = channel_id, custom, "share found a block");
+                    // A block on a declared job is the declaring client's to submit to its
+                    // template provider; the pool's own chain only moves on its own jobs.
+                    if !custom {
+                        self.shared.block_found(prev, &block);
+                    }
                 }
             }
         }
@@ -386,13 +457,22 @@ impl Connection {
     }
 
     async fn new_tip(&mut self, tip: &Tip) -> Result<(), ConnectionEnd> {
+        if matches!(self.shared.tips, TipSource::Followed(_)) {
+            self.shared.stats.set_tip_height(u64::from(tip.height));
+        }
         // Acknowledge what was accepted on the old tip first.
         self.flush_all().await?;
         let mut msgs = Vec::new();
         for ch in self.channels.values_mut() {
-            msgs.extend(
+            // A new template on the same prev hash is a fresh active job: earlier jobs (custom
+            // ones included) stay valid, as they do on a real chain.
+            let job = if ch.tip_prev_hash() == tip.prev_hash_bytes() {
+                ch.refresh_job(tip, &self.outputs).map(|m| vec![m])
+            } else {
                 ch.on_tip(tip, &self.outputs)
-                    .map_err(|e| ConnectionEnd::Protocol(format!("cannot build job: {e}")))?,
+            };
+            msgs.extend(
+                job.map_err(|e| ConnectionEnd::Protocol(format!("cannot build job: {e}")))?,
             );
         }
         self.send_all(msgs).await

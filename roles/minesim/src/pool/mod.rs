@@ -5,21 +5,27 @@
 mod channels;
 mod config;
 mod connection;
+mod custom_jobs;
 mod stats;
 
-pub use config::{InitialTarget, PoolConfig, TEST_AUTHORITY_PUBLIC, TEST_AUTHORITY_SECRET};
+pub use config::{
+    default_coinbase_script_pubkey, CustomJobs, InitialTarget, PoolConfig, TEST_AUTHORITY_PUBLIC,
+    TEST_AUTHORITY_SECRET,
+};
 pub use stats::{PoolStats, UserStats};
 
 use crate::chain::{SyntheticChain, Tip};
 use crate::server::{Periodic, ServerHandle};
+use crate::template_provider::TemplateProviderChain;
 use channels_sv2::extranonce_manager::ExtranonceAllocator;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use sv2_conn::ResponderKeys;
+use template_distribution_sv2::SubmitSolutionOwned;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{info, info_span, Instrument};
+use tracing::{info, info_span, warn, Instrument};
 
 /// Why the pool could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +41,38 @@ pub enum PoolError {
     },
 }
 
+/// Where the pool's tips come from.
+pub(crate) enum TipSource {
+    /// Its own synthetic chain.
+    Own {
+        // Boxed: a whole tip lives inside the chain.
+        chain: Box<Mutex<SyntheticChain>>,
+        tip: watch::Sender<Arc<Tip>>,
+    },
+    /// A template provider's chain, followed.
+    Followed(TemplateProviderChain),
+}
+
+/// A block a share found, with what it takes to submit it.
+#[derive(Debug, Clone)]
+pub(crate) struct ShareBlock {
+    /// Block hash, internal byte order.
+    pub hash: [u8; 32],
+    /// The template the job came from; `None` for a custom job.
+    pub template_id: Option<u64>,
+    /// The block's coinbase transaction.
+    pub coinbase: Vec<u8>,
+    pub version: u32,
+    pub ntime: u32,
+    pub nonce: u32,
+}
+
 /// State shared by the listener and every connection.
 pub(crate) struct Shared {
     pub config: PoolConfig,
     pub keys: ResponderKeys,
     pub stats: Arc<PoolStats>,
-    pub chain: Mutex<SyntheticChain>,
-    pub tip: watch::Sender<Arc<Tip>>,
+    pub tips: TipSource,
     pub allocator: Mutex<ExtranonceAllocator>,
     next_channel_id: AtomicU32,
 }
@@ -51,27 +82,78 @@ impl Shared {
         self.next_channel_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A share found a block on the tip whose prev hash is `prev`: advance once (a second
-    /// block on the same tip, found concurrently, does not advance again).
-    pub fn block_found(&self, prev: [u8; 32], block_hash: [u8; 32]) {
-        let mut chain = self.chain.lock().unwrap_or_else(|p| p.into_inner());
-        if chain.tip().prev_hash_bytes() != prev {
-            return;
+    /// The current tip, and every later one.
+    pub fn subscribe_tips(&self) -> watch::Receiver<Arc<Tip>> {
+        match &self.tips {
+            TipSource::Own { tip, .. } => tip.subscribe(),
+            TipSource::Followed(chain) => chain.tips(),
         }
-        let tip = chain.advance(block_hash).clone();
-        self.publish(tip);
+    }
+
+    pub fn current_tip(&self) -> Arc<Tip> {
+        match &self.tips {
+            TipSource::Own { tip, .. } => tip.borrow().clone(),
+            TipSource::Followed(chain) => chain.current(),
+        }
+    }
+
+    /// A share on a pool job found a block on the tip whose prev hash is `prev`. On its own
+    /// chain the pool advances once (a second block on the same tip, found concurrently, does
+    /// not advance again); following a template provider, it submits the block there.
+    pub fn block_found(&self, prev: [u8; 32], block: &ShareBlock) {
+        match &self.tips {
+            TipSource::Own { chain, .. } => {
+                let mut chain = chain.lock().unwrap_or_else(|p| p.into_inner());
+                if chain.tip().prev_hash_bytes() != prev {
+                    return;
+                }
+                let tip = chain.advance(block.hash).clone();
+                self.publish(tip);
+            }
+            TipSource::Followed(chain) => {
+                let Some(template_id) = block.template_id else {
+                    return;
+                };
+                let Ok(coinbase_tx) = block.coinbase.clone().try_into() else {
+                    warn!("block coinbase too large to submit");
+                    return;
+                };
+                let solution = SubmitSolutionOwned {
+                    template_id,
+                    version: block.version,
+                    header_timestamp: block.ntime,
+                    header_nonce: block.nonce,
+                    coinbase_tx,
+                };
+                match chain.submit_solution(&solution) {
+                    Ok(found) => info!(
+                        height = found.height,
+                        hash = %found.hash_hex(),
+                        "block submitted to the template provider"
+                    ),
+                    Err(e) => warn!("template provider did not take the block: {e}"),
+                }
+            }
+        }
     }
 
     fn advance_synthetic(&self) {
-        let mut chain = self.chain.lock().unwrap_or_else(|p| p.into_inner());
-        let tip = chain.advance_synthetic().clone();
-        self.publish(tip);
+        if let TipSource::Own { chain, .. } = &self.tips {
+            let tip = chain
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .advance_synthetic()
+                .clone();
+            self.publish(tip);
+        }
     }
 
     fn publish(&self, tip: Tip) {
         self.stats.set_tip_height(u64::from(tip.height));
         info!(height = tip.height, "new tip");
-        self.tip.send_replace(Arc::new(tip));
+        if let TipSource::Own { tip: sender, .. } = &self.tips {
+            sender.send_replace(Arc::new(tip));
+        }
     }
 }
 
@@ -110,15 +192,31 @@ impl Pool {
             addr: config.listen,
             source,
         })?;
-        let chain = SyntheticChain::new(config.start_height, config.nbits);
         let stats = Arc::new(PoolStats::default());
-        stats.set_tip_height(u64::from(chain.tip().height));
-        let (tip, _) = watch::channel(Arc::new(chain.tip().clone()));
+        let tips = match &config.follow_chain {
+            Some(chain) => {
+                if config.block_interval.is_some() {
+                    return Err(PoolError::Config(
+                        "block_interval cannot be set when following a template provider".into(),
+                    ));
+                }
+                stats.set_tip_height(u64::from(chain.current().height));
+                TipSource::Followed(chain.clone())
+            }
+            None => {
+                let chain = SyntheticChain::new(config.start_height, config.nbits);
+                stats.set_tip_height(u64::from(chain.tip().height));
+                let (tip, _) = watch::channel(Arc::new(chain.tip().clone()));
+                TipSource::Own {
+                    chain: Box::new(Mutex::new(chain)),
+                    tip,
+                }
+            }
+        };
         let shared = Arc::new(Shared {
             keys,
             stats: stats.clone(),
-            chain: Mutex::new(chain),
-            tip,
+            tips,
             allocator: Mutex::new(allocator),
             next_channel_id: AtomicU32::new(1),
             config,

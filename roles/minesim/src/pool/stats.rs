@@ -36,6 +36,9 @@ pub struct PoolStats {
     tip_height: AtomicU64,
     open_connections: AtomicUsize,
     open_channels: AtomicUsize,
+    custom_jobs_accepted: AtomicU64,
+    custom_jobs_refused: Mutex<HashMap<String, u64>>,
+    custom_job_shares: AtomicU64,
 }
 
 impl PoolStats {
@@ -67,6 +70,38 @@ impl PoolStats {
     /// Channels open across all connections.
     pub fn open_channels(&self) -> usize {
         self.open_channels.load(Ordering::SeqCst)
+    }
+
+    /// `SetCustomMiningJob.Success` sent.
+    pub fn custom_jobs_accepted(&self) -> u64 {
+        self.custom_jobs_accepted.load(Ordering::SeqCst)
+    }
+
+    /// `SetCustomMiningJob.Error` sent, whatever the code.
+    pub fn custom_jobs_refused(&self) -> u64 {
+        self.refused_lock().values().sum()
+    }
+
+    /// `SetCustomMiningJob.Error` sent with `code` (`invalid-mining-job-token`, ...).
+    pub fn custom_jobs_refused_with(&self, code: &str) -> u64 {
+        self.refused_lock().get(code).copied().unwrap_or(0)
+    }
+
+    /// Shares accepted on custom jobs (also counted in their user's [`UserStats`]).
+    pub fn custom_job_shares(&self) -> u64 {
+        self.custom_job_shares.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn custom_job_accepted(&self) {
+        self.custom_jobs_accepted.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn custom_job_refused(&self, code: &str) {
+        *self.refused_lock().entry(code.to_string()).or_default() += 1;
+    }
+
+    pub(crate) fn custom_job_share(&self) {
+        self.custom_job_shares.fetch_add(1, Ordering::SeqCst);
     }
 
     pub(crate) fn share_accepted(&self, user: &str, difficulty: f64, block: bool) {
@@ -104,6 +139,12 @@ impl PoolStats {
 
     pub(crate) fn channels_closed(&self, n: usize) {
         self.open_channels.fetch_sub(n, Ordering::SeqCst);
+    }
+
+    fn refused_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.custom_jobs_refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, UserStats>> {

@@ -170,11 +170,14 @@ impl TemplateProvider {
                 shared.advance_synthetic()
             })
         };
-        let serve = move |stream, peer: SocketAddr, shutdown| {
-            connection::serve(shared.clone(), stream, shutdown)
-                .instrument(info_span!("client", %peer))
+        let serve = {
+            let shared = shared.clone();
+            move |stream, peer: SocketAddr, shutdown| {
+                connection::serve(shared.clone(), stream, shutdown)
+                    .instrument(info_span!("client", %peer))
+            }
         };
-        let handle = ServerHandle::spawn(
+        let server = ServerHandle::spawn(
             listener,
             local_addr,
             stats,
@@ -183,10 +186,86 @@ impl TemplateProvider {
             serve,
         );
         info!(%local_addr, "template provider listening");
-        Ok(handle)
+        Ok(TemplateProviderHandle {
+            server,
+            chain: TemplateProviderChain { shared },
+        })
     }
 }
 
-/// A running template provider, with [`TemplateProviderStats`] as its counters (see
-/// [`ServerHandle`]).
-pub type TemplateProviderHandle = ServerHandle<TemplateProviderStats>;
+/// A running template provider: its address, counters ([`TemplateProviderStats`]), its chain
+/// for in-process followers, and the way to stop it. Dropping it stops the server too, without
+/// waiting.
+pub struct TemplateProviderHandle {
+    server: ServerHandle<TemplateProviderStats>,
+    chain: TemplateProviderChain,
+}
+
+impl TemplateProviderHandle {
+    /// The address it listens on (with the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> Arc<TemplateProviderStats> {
+        self.server.stats()
+    }
+
+    /// The provider's chain, for an in-process pool to follow
+    /// ([`PoolConfig::follow_chain`](crate::pool::PoolConfig::follow_chain)).
+    pub fn chain(&self) -> TemplateProviderChain {
+        self.chain.clone()
+    }
+
+    /// The template currently offered, and every later one.
+    pub fn tips(&self) -> watch::Receiver<Arc<Tip>> {
+        self.chain.tips()
+    }
+
+    /// Closes the listener and every connection, and returns once all are closed: the port
+    /// can be bound again right after.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await
+    }
+}
+
+/// A template provider's chain seen from inside the process: its tips, and a way to submit a
+/// block as a `SubmitSolution` would. Cloneable; keeps working (frozen) after the provider
+/// shuts down.
+#[derive(Clone)]
+pub struct TemplateProviderChain {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for TemplateProviderChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateProviderChain")
+            .field("height", &self.current().height)
+            .finish()
+    }
+}
+
+impl TemplateProviderChain {
+    /// The template currently offered, and every later one.
+    pub fn tips(&self) -> watch::Receiver<Arc<Tip>> {
+        self.shared.tip.subscribe()
+    }
+
+    /// The template currently offered.
+    pub fn current(&self) -> Arc<Tip> {
+        self.shared.current_tip()
+    }
+
+    /// Checks and counts a solution exactly as one arriving over the wire; a block on the
+    /// current tip advances the chain (every follower sees the new tip). Returns the block, or
+    /// why it is none.
+    pub fn submit_solution(&self, solution: &SubmitSolutionOwned) -> Result<FoundBlock, String> {
+        match self.shared.submit(solution) {
+            SolutionOutcome::Found { block, .. } => Ok(block),
+            SolutionOutcome::Stale { height } => Err(format!("stale block at height {height}")),
+            SolutionOutcome::UnknownTemplate => Err("unknown template".into()),
+            SolutionOutcome::Invalid(e) => Err(e.to_string()),
+        }
+    }
+}

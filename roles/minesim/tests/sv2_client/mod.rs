@@ -38,11 +38,23 @@ pub async fn setup(
     vendor: &str,
     device_id: &str,
 ) -> AnyMessageOwned {
+    setup_with_flags(rd, wr, protocol, 0, vendor, device_id).await
+}
+
+/// Sends `SetupConnection` for `protocol` with `flags` and returns the reply.
+pub async fn setup_with_flags(
+    rd: &mut FrameReader,
+    wr: &mut FrameWriter,
+    protocol: Protocol,
+    flags: u32,
+    vendor: &str,
+    device_id: &str,
+) -> AnyMessageOwned {
     wr.write(CommonMessagesOwned::SetupConnection(SetupConnectionOwned {
         protocol,
         min_version: 2,
         max_version: 2,
-        flags: 0,
+        flags,
         endpoint_host: s255("127.0.0.1"),
         endpoint_port: 0,
         vendor: s255(vendor),
