@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// An extended job from the upstream channel, as received.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamJob {
     pub job_id: u32,
     /// `None` for a future job that waits for its SetNewPrevHash.
@@ -22,7 +22,7 @@ pub struct UpstreamJob {
 }
 
 /// The chain tip the upstream channel mines on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrevHash {
     pub job_id: u32,
     pub prev_hash: [u8; 32],
@@ -168,6 +168,27 @@ impl JobBook {
         self.waiting.clear();
         let job = job?;
         Some(self.issue(&job, &prev, layout, epoch, true, now))
+    }
+
+    /// Starts over with `job` on `prev` (the route's work now comes from elsewhere: declared jobs,
+    /// the pool's own, solo): every earlier job turns stale and `job` is issued clean.
+    pub fn restart(
+        &mut self,
+        job: &UpstreamJob,
+        prev: PrevHash,
+        layout: &ExtranonceLayout,
+        epoch: u64,
+        now: Instant,
+    ) -> Arc<DeviceJob> {
+        self.mark_all_stale();
+        self.waiting.clear();
+        let prev = PrevHash {
+            job_id: job.job_id,
+            min_ntime: prev.min_ntime.max(job.min_ntime.unwrap_or(0)),
+            ..prev
+        };
+        self.prev_hash = Some(prev);
+        self.issue(job, &prev, layout, epoch, true, now)
     }
 
     /// Re-issues the current job under `layout` (after SetExtranoncePrefix): earlier jobs carry

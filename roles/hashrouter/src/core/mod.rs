@@ -10,6 +10,8 @@
 //! phrased differs (`sv1_session`, `sv2_session`, `fanout`).
 
 mod accounting;
+mod coinbase;
+mod declarator;
 mod device;
 mod fanout;
 mod jds_events;
@@ -22,16 +24,20 @@ mod routing;
 pub mod scheduler;
 mod share;
 mod snapshot;
+mod solo;
 mod sv1_session;
 mod sv2_messages;
 mod sv2_session;
 mod template_events;
+mod template_feed;
 mod upstream;
 mod upstream_events;
 mod vardiff;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_jd;
 #[cfg(test)]
 mod tests_sv2;
 
@@ -41,6 +47,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 use work::Target;
 
+pub use declarator::DeclaratorState;
 pub use device::{
     ConnectionId, DeviceCounters, DeviceId, DeviceKind, DeviceRequest, RequestId, Submit,
 };
@@ -50,7 +57,10 @@ pub use lines::Line;
 pub use route_table::{RouteTableError, SLOT_REUSE_DELAY};
 pub use scheduler::{RouteId, SchedulerConfig};
 pub use share::ShareRejection;
-pub use snapshot::{DeviceSnapshot, NodeSnapshot, RouteSnapshot, UpstreamSnapshot};
+pub use snapshot::{
+    DeclarationSnapshot, DeviceSnapshot, NodeSnapshot, RouteSnapshot, TemplatesSnapshot,
+    UpstreamSnapshot,
+};
 pub use sv2_messages::{setup_flags, Sv2Message, Sv2Request, Sv2Submit, SV2_VERSION};
 pub use template_events::{Solution, Template, TemplateCommand, TemplateEvent, TemplateTip};
 pub use upstream::{UpstreamCounters, UpstreamEvent, UpstreamShare};
@@ -166,6 +176,10 @@ pub struct Core {
     allocations: crate::allocations::AllocationSet,
     accounting: Accounting,
     pending_restore: route_table::PendingRestore,
+    /// What the template provider offered (declared jobs and solo mining).
+    templates: template_feed::TemplateFeed,
+    /// Solo mining, when a payout is configured.
+    solo: Option<solo::Solo>,
     actions: VecDeque<Action>,
 }
 
@@ -211,7 +225,12 @@ impl Core {
             scheduler.set_available(RouteId(i as u16), false, now);
         }
         let accounting = Accounting::new(routes.len(), now);
-        Core {
+        let solo = config
+            .templates
+            .solo_payout_script
+            .clone()
+            .map(solo::Solo::new);
+        let mut core = Core {
             config,
             devices: HashMap::new(),
             next_device_id: 1,
@@ -222,8 +241,13 @@ impl Core {
             allocations: Default::default(),
             accounting,
             pending_restore: Default::default(),
+            templates: Default::default(),
+            solo,
             actions: VecDeque::new(),
-        }
+        };
+        core.enable_job_declaration();
+        core.routes[0].down_since = Some(now);
+        core
     }
 
     /// The state of route `route` (route 0, the default, always exists).
@@ -380,6 +404,8 @@ impl Core {
         })
     }
 
+    /// Forwards a share to the route's pool if it meets the pool's target; a share meeting the
+    /// network target is a block, which also goes wherever the job's template came from.
     #[allow(clippy::too_many_arguments)]
     fn forward_if_upstream_target_met(
         &mut self,
@@ -391,10 +417,20 @@ impl Core {
         nonce: u32,
         ntime: u32,
     ) {
+        let is_block = Target::from_compact(job.nbits).is_some_and(|t| t.is_met_by(&valid.hash));
+        if is_block {
+            let share = job_declaration::BlockShare {
+                rolled_extranonce,
+                version: valid.version,
+                ntime,
+                nonce,
+            };
+            self.on_block(route, device, job, &valid.hash, share);
+        }
         let Some(r) = self.routes.get_mut(route.0 as usize) else {
             return;
         };
-        if job.epoch != r.epoch {
+        if job.epoch != r.epoch || r.source == route::JobSource::Solo {
             return;
         }
         let Some(channel) = r.channel.as_mut() else {
@@ -403,7 +439,7 @@ impl Core {
         // The target in force when the pool sent the job (V1 pools change it from the next
         // job; an SV2 SetTarget applies to every job and resets this to the current one).
         let target = channel.target_for_job(job.upstream_job_id);
-        if !target.is_met_by(&valid.hash) {
+        if !target.is_met_by(&valid.hash) && !is_block {
             return;
         }
         let Some(d) = self.devices.get_mut(&device) else {
@@ -456,6 +492,7 @@ impl Core {
             }
         }
         self.flush_all_sv2_acks();
+        self.tick_templates(now);
         self.split(now, unix);
         self.account(unix);
     }
@@ -504,6 +541,12 @@ impl Core {
                 shares: account.shares,
                 devices: devices.iter().filter(|d| d.route.0 as usize == i).count(),
                 retired: r.retired_at.is_some(),
+                jobs_from: r.source.as_str(),
+                job_declaration: r.declarator.as_ref().map(|j| DeclarationSnapshot {
+                    state: j.state().clone(),
+                    declared: j.declared,
+                    fallbacks: j.fallbacks,
+                }),
             })
             .collect();
         NodeSnapshot {
@@ -512,6 +555,11 @@ impl Core {
             sv2_connections: self.connections.len(),
             routes,
             oversubscribed: self.accounting.oversubscribed().map(str::to_string),
+            templates: TemplatesSnapshot {
+                connected: self.templates.connected,
+                template_id: self.templates.current().map(|(t, _)| t.template_id),
+                error: self.templates.error.clone(),
+            },
             chain: None,
         }
     }

@@ -1,9 +1,11 @@
 //! One route as the core sees it: a destination's upstream channel, the jobs built from it, the
 //! shares already seen on its chain tip, and its counters.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::jobs::JobBook;
+use super::declarator::Declarator;
+use super::jobs::{JobBook, PrevHash, UpstreamJob};
 use super::share::SeenShares;
 use super::upstream::{UpstreamChannel, UpstreamCounters};
 
@@ -24,6 +26,82 @@ pub struct Route {
     /// When a route added while running (a contract's destination) was retired; its slot can
     /// be reused later.
     pub retired_at: Option<Instant>,
+    /// Where the jobs devices mine on this route come from now.
+    pub source: JobSource,
+    /// The pool's own latest work, kept while the route mines other jobs, to fall back to.
+    pub pool_work: PoolWork,
+    /// For routes with job declaration.
+    pub declarator: Option<Declarator>,
+    /// Since when the route has had no pool channel (`None` while it has one).
+    pub down_since: Option<Instant>,
+}
+
+/// Where a route's jobs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobSource {
+    /// The pool's own jobs on the route's channel.
+    Pool,
+    /// Jobs the node declared to the pool (job declaration).
+    Declared,
+    /// The node's own templates paying the solo payout (default route, pool unreachable).
+    Solo,
+}
+
+impl JobSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobSource::Pool => "pool",
+            JobSource::Declared => "declared",
+            JobSource::Solo => "solo",
+        }
+    }
+}
+
+/// Pool jobs kept aside.
+const MAX_POOL_JOBS: usize = 4;
+
+/// The pool's latest jobs and tip on a route's channel.
+#[derive(Debug, Default)]
+pub struct PoolWork {
+    jobs: VecDeque<UpstreamJob>,
+    prev: Option<PrevHash>,
+}
+
+impl PoolWork {
+    pub fn on_job(&mut self, job: &UpstreamJob) {
+        if self.jobs.len() == MAX_POOL_JOBS {
+            self.jobs.pop_front();
+        }
+        self.jobs.push_back(job.clone());
+    }
+
+    pub fn on_prev_hash(&mut self, prev: PrevHash) {
+        // Future jobs for other tips will not come into force.
+        self.jobs
+            .retain(|j| j.min_ntime.is_some() || j.job_id == prev.job_id);
+        self.prev = Some(prev);
+    }
+
+    /// The job to mine the pool's work with now, and its tip.
+    pub fn current(&self) -> Option<(UpstreamJob, PrevHash)> {
+        let prev = self.prev?;
+        let job = self
+            .jobs
+            .iter()
+            .rev()
+            .find(|j| j.min_ntime.is_some() || j.job_id == prev.job_id)?;
+        Some((job.clone(), prev))
+    }
+
+    /// Whether the pool lets devices roll the version on its latest job.
+    pub fn version_rolling_allowed(&self) -> bool {
+        self.jobs.back().is_none_or(|j| j.version_rolling_allowed)
+    }
+
+    pub fn clear(&mut self) {
+        self.jobs.clear();
+        self.prev = None;
+    }
 }
 
 impl Route {
@@ -37,6 +115,10 @@ impl Route {
             error: None,
             seen: SeenShares::default(),
             retired_at: None,
+            source: JobSource::Pool,
+            pool_work: PoolWork::default(),
+            declarator: None,
+            down_since: None,
         }
     }
 }

@@ -47,6 +47,30 @@ pub struct RouteSnapshot {
     pub devices: usize,
     /// A contract's route whose contract is over (its slot awaits reuse).
     pub retired: bool,
+    /// Where its jobs come from now: `pool`, `declared` or `solo`.
+    pub jobs_from: &'static str,
+    /// For routes with job declaration.
+    pub job_declaration: Option<DeclarationSnapshot>,
+}
+
+/// A route's job declaration as the operator sees it.
+#[derive(Debug, Clone)]
+pub struct DeclarationSnapshot {
+    pub state: super::DeclaratorState,
+    /// Declared jobs the pool accepted.
+    pub declared: u64,
+    /// Times the route went back to the pool's jobs after mining declared ones.
+    pub fallbacks: u64,
+}
+
+/// The template provider connection.
+#[derive(Debug, Clone, Default)]
+pub struct TemplatesSnapshot {
+    pub connected: bool,
+    /// The template mined now.
+    pub template_id: Option<u64>,
+    /// Why the connection is down.
+    pub error: Option<String>,
 }
 
 /// The whole node at one instant.
@@ -61,6 +85,8 @@ pub struct NodeSnapshot {
     pub oversubscribed: Option<String>,
     /// The default route's upstream (`routes[0].upstream`).
     pub upstream: UpstreamSnapshot,
+    /// The template provider (declared jobs and solo mining).
+    pub templates: TemplatesSnapshot,
     /// The on-chain allocation source, when configured (filled in by the node, not the core).
     pub chain: Option<crate::chain::ChainSnapshot>,
 }

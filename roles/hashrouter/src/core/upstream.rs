@@ -97,6 +97,8 @@ pub struct UpstreamCounters {
     /// Sum of the pool's `new_shares_sum` fields, the pool's own measure.
     pub pool_shares_sum: u64,
     pub connections: u64,
+    /// Shares that met the network target.
+    pub blocks: u64,
 }
 
 /// A forwarded share waiting for the pool's verdict.

@@ -6,6 +6,7 @@ use std::time::Instant;
 use tracing::{debug, info, warn};
 use work::Target;
 
+use super::route::JobSource;
 use super::upstream::{UpstreamChannel, Verdict};
 use super::{Action, Core, PrevHash, RouteId, UpstreamEvent};
 
@@ -48,18 +49,34 @@ impl Core {
                     "upstream channel open"
                 );
                 let r = &mut self.routes[index];
+                if r.source == JobSource::Solo {
+                    info!(route = %r.name, "pool back: leaving solo mining");
+                }
                 r.epoch += 1;
                 r.error = None;
                 r.counters.connections += 1;
                 r.channel = Some(channel);
+                r.source = JobSource::Pool;
+                r.down_since = None;
+                r.pool_work.clear();
+                if let Some(declarator) = r.declarator.as_mut() {
+                    declarator.on_channel_lost();
+                }
             }
             UpstreamEvent::NewJob(job) => {
                 let Some(layout) = self.layout(route) else {
                     return;
                 };
                 let r = &mut self.routes[index];
+                if r.source == JobSource::Solo {
+                    return;
+                }
                 if let Some(channel) = r.channel.as_mut() {
                     channel.note_job(job.job_id);
+                }
+                r.pool_work.on_job(&job);
+                if r.source != JobSource::Pool {
+                    return;
                 }
                 if let Some(job) = r.jobs.on_upstream_job(job, &layout, r.epoch, now) {
                     self.broadcast_job(route, &job, false);
@@ -81,6 +98,13 @@ impl Core {
                     nbits,
                 };
                 let r = &mut self.routes[index];
+                if r.source == JobSource::Solo {
+                    return;
+                }
+                r.pool_work.on_prev_hash(prev);
+                if r.source != JobSource::Pool {
+                    return;
+                }
                 r.seen.clear();
                 if let Some(job) = r.jobs.on_prev_hash(prev, &layout, r.epoch, now) {
                     self.broadcast_job(route, &job, true);
@@ -151,13 +175,36 @@ impl Core {
                     self.apply_verdict(route, verdict);
                 }
             }
-            // Job declaration is not wired into the core yet.
-            UpstreamEvent::WorkSelection { .. }
-            | UpstreamEvent::CustomJobAccepted { .. }
-            | UpstreamEvent::CustomJobRefused { .. } => {}
+            UpstreamEvent::WorkSelection { allowed } => {
+                if let Some(declarator) = self.routes[index].declarator.as_mut() {
+                    let outputs = declarator.on_work_selection(allowed, now);
+                    self.apply_declarator(route, outputs, now);
+                }
+            }
+            UpstreamEvent::CustomJobAccepted { request_id, job_id } => {
+                if let Some(declarator) = self.routes[index].declarator.as_mut() {
+                    let outputs = declarator.on_custom_job_accepted(request_id, job_id);
+                    self.apply_declarator(route, outputs, now);
+                }
+            }
+            UpstreamEvent::CustomJobRefused { request_id, code } => {
+                if let Some(declarator) = self.routes[index].declarator.as_mut() {
+                    let outputs = declarator.on_custom_job_refused(request_id, &code, now);
+                    self.apply_declarator(route, outputs, now);
+                }
+            }
             UpstreamEvent::Failed { reason } => self.routes[index].error = Some(reason),
             UpstreamEvent::Disconnected => {
                 let r = &mut self.routes[index];
+                if r.source == JobSource::Solo {
+                    return;
+                }
+                r.source = JobSource::Pool;
+                r.down_since = Some(now);
+                r.pool_work.clear();
+                if let Some(declarator) = r.declarator.as_mut() {
+                    declarator.on_channel_lost();
+                }
                 if let Some(channel) = r.channel.take() {
                     r.counters.unanswered_shares += channel.unanswered() as u64;
                 }
