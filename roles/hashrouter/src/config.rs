@@ -4,11 +4,16 @@
 //! setting, and [`Config::validate`] names the offending field in each error.
 
 mod allocations;
+mod job_declaration;
 mod lumerin;
 mod routes;
 mod split;
 
 pub use allocations::AllocationsConfig;
+pub use job_declaration::{
+    BitcoinNetwork, JobDeclaration, JobDeclarationConfig, SoloConfig, TemplateProviderConfig,
+    MAX_COINBASE_TAG,
+};
 pub use lumerin::{shown_rpc_url, LumerinConfig};
 pub use routes::{Route, RouteConfig, RouteProtocol, RouteUrl};
 pub use split::SplitConfig;
@@ -69,6 +74,12 @@ pub struct Config {
     /// Where accounting and owed work are kept across restarts.
     #[serde(default)]
     pub store: Option<StoreConfig>,
+    /// The template provider for job declaration and solo mining; absent = neither.
+    #[serde(default)]
+    pub template_provider: Option<TemplateProviderConfig>,
+    /// Solo mining when every pool is down; absent = devices wait for a pool.
+    #[serde(default)]
+    pub solo: Option<SoloConfig>,
 }
 
 /// `[store]`: the node's data directory.
@@ -207,6 +218,10 @@ pub struct UpstreamConfig {
     pub reconnect_min_ms: u64,
     #[serde(default = "default_reconnect_max_secs")]
     pub reconnect_max_secs: u64,
+    /// Declare the node's own jobs to this pool's Job Declaration Server (needs
+    /// `[template_provider]`); absent = mine the pool's jobs.
+    #[serde(default)]
+    pub job_declaration: Option<JobDeclarationConfig>,
 }
 
 fn default_extranonce2_size() -> u8 {
@@ -381,7 +396,31 @@ impl Config {
                 "is shorter than upstream.reconnect_min_ms",
             ));
         }
-        routes::validate_routes(&self.routes)?;
+        let routes = self.routes()?;
+        if let Some(template_provider) = &self.template_provider {
+            template_provider.validate()?;
+        }
+        if let Some(solo) = &self.solo {
+            solo.payout_script()?;
+            if self.template_provider.is_none() {
+                return Err(invalid(
+                    "solo",
+                    "solo mining needs templates: add a [template_provider] section",
+                ));
+            }
+        }
+        if self.template_provider.is_none() {
+            if let Some(index) = routes.iter().position(|r| r.job_declaration.is_some()) {
+                let field = match index {
+                    0 => "upstream.job_declaration".to_string(),
+                    i => format!("routes[{}].job_declaration", i - 1),
+                };
+                return Err(invalid(
+                    field,
+                    "job declaration needs templates: add a [template_provider] section",
+                ));
+            }
+        }
         if let Some(allocations) = &self.allocations {
             allocations.validate()?;
         }

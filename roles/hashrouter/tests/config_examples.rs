@@ -651,3 +651,156 @@ fn lumerin_rpc_keys_never_reach_debug_output() {
     assert!(!shown.contains("SECRETAPIKEY"), "{shown}");
     assert!(shown.contains("https://arb.example"));
 }
+
+/// `job_declaration = { .. }` for a section, pinned to the test key.
+fn jd(address: &str) -> String {
+    format!("job_declaration = {{ address = \"{address}\", authority_pubkey = \"{TEST_AUTHORITY}\" }}\n")
+}
+
+fn template_provider(extra: &str) -> String {
+    format!(
+        "[template_provider]\naddress = \"127.0.0.1:8442\"\nauthority_pubkey = \"{TEST_AUTHORITY}\"\n{extra}\n"
+    )
+}
+
+/// `good_config` with `upstream_extra` in `[upstream]`, then `sections`.
+fn jd_config(upstream_extra: &str, sections: &str) -> String {
+    format!("{}{upstream_extra}\n{sections}\n", good_config())
+}
+
+const REGTEST_ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+const MAINNET_ADDRESS: &str = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
+const P2WPKH_SCRIPT: &str = "0014751e76e8199196d454941c45d1b3a323f1433bd6";
+
+#[test]
+fn job_declaration_example_has_the_documented_values() {
+    let config = Config::load(&examples_dir().join("job-declaration.toml")).unwrap();
+    let tp = config
+        .template_provider
+        .as_ref()
+        .expect("[template_provider]");
+    assert_eq!(tp.address, "127.0.0.1:8442");
+    assert_eq!(tp.endpoints(), ["127.0.0.1:8442", "127.0.0.1:8443"]);
+    assert_eq!(tp.coinbase_tag, "hashrouter");
+    let solo = config.solo.as_ref().expect("[solo]");
+    assert_eq!(hex::encode(solo.payout_script().unwrap()), P2WPKH_SCRIPT);
+    let routes = config.routes().unwrap();
+    let jds: Vec<Option<&str>> = routes
+        .iter()
+        .map(|r| r.job_declaration.as_ref().map(|jd| jd.address.as_str()))
+        .collect();
+    assert_eq!(
+        jds,
+        [Some("127.0.0.1:34264"), Some("127.0.0.1:34265"), None]
+    );
+    assert_eq!(
+        routes[1].job_declaration.as_ref().unwrap().authority_field,
+        "routes[0].job_declaration.authority_pubkey"
+    );
+}
+
+#[test]
+fn template_provider_defaults_and_solo_payouts_load() {
+    let config = Config::parse(&jd_config(&jd("127.0.0.1:9000"), &template_provider(""))).unwrap();
+    assert_eq!(config.template_provider.unwrap().coinbase_tag, "hashrouter");
+    assert!(config.solo.is_none());
+    let script = format!("[solo]\npayout_script = \"{P2WPKH_SCRIPT}\"\n");
+    let config = Config::parse(&jd_config("", &(template_provider("") + &script))).unwrap();
+    assert_eq!(
+        hex::encode(config.solo.unwrap().payout_script().unwrap()),
+        P2WPKH_SCRIPT
+    );
+    let mainnet =
+        format!("[solo]\nnetwork = \"bitcoin\"\npayout_address = \"{MAINNET_ADDRESS}\"\n");
+    let config = Config::parse(&jd_config("", &(template_provider("") + &mainnet))).unwrap();
+    assert_eq!(
+        hex::encode(config.solo.unwrap().payout_script().unwrap()),
+        P2WPKH_SCRIPT
+    );
+    // The longest tag that fits.
+    let tag = format!("coinbase_tag = \"{}\"", "t".repeat(58));
+    assert!(Config::parse(&jd_config("", &template_provider(&tag))).is_ok());
+}
+
+#[test]
+fn job_declaration_refusals_name_their_field() {
+    let tp = template_provider("");
+    let jd_route = |extra: &str| format!("{}{}", sv2_route("buyer"), extra);
+    for (text, field) in [
+        // Job declaration needs templates.
+        (jd_config(&jd("127.0.0.1:9000"), ""), "upstream.job_declaration"),
+        (jd_config("", &jd_route(&jd("127.0.0.1:9000"))), "routes[0].job_declaration"),
+        // Only SV2 routes declare jobs.
+        (
+            jd_config("", &format!("{}{}{tp}", v1_route("legacy"), jd("127.0.0.1:9000"))),
+            "routes[0].job_declaration",
+        ),
+        (jd_config(&jd("127.0.0.1"), &tp), "upstream.job_declaration.address"),
+        (
+            jd_config("", &format!("{}{tp}", jd_route(&jd("127.0.0.1:9000").replace(TEST_AUTHORITY, "nope")))),
+            "routes[0].job_declaration.authority_pubkey",
+        ),
+        (
+            jd_config("job_declaration = { address = \"127.0.0.1:9000\" }", &tp),
+            "authority_pubkey",
+        ),
+        (
+            jd_config(&jd("127.0.0.1:9000").replace(" }", ", user = \"x\" }"), &tp),
+            "user",
+        ),
+        // The template provider itself.
+        (jd_config("", &tp.replace("127.0.0.1:8442", "127.0.0.1")), "template_provider.address"),
+        (jd_config("", &tp.replace(TEST_AUTHORITY, "nope")), "template_provider.authority_pubkey"),
+        (
+            jd_config("", &template_provider(&format!("coinbase_tag = \"{}\"", "t".repeat(59)))),
+            "template_provider.coinbase_tag",
+        ),
+        (
+            jd_config("", &template_provider("backups = [\"127.0.0.1:8442\"]")),
+            "template_provider.backups[0]",
+        ),
+        (jd_config("", &template_provider("port = 1")), "port"),
+        // Solo mining.
+        (
+            jd_config("", &format!("[solo]\npayout_script = \"{P2WPKH_SCRIPT}\"\n")),
+            "solo",
+        ),
+        (jd_config("", &format!("{tp}[solo]\n")), "solo.payout_address"),
+        (
+            jd_config(
+                "",
+                &format!("{tp}[solo]\nnetwork = \"regtest\"\npayout_address = \"{REGTEST_ADDRESS}\"\npayout_script = \"51\"\n"),
+            ),
+            "solo.payout_script",
+        ),
+        (
+            jd_config("", &format!("{tp}[solo]\npayout_address = \"{REGTEST_ADDRESS}\"\n")),
+            "solo.network",
+        ),
+        (
+            jd_config(
+                "",
+                &format!("{tp}[solo]\nnetwork = \"bitcoin\"\npayout_address = \"{REGTEST_ADDRESS}\"\n"),
+            ),
+            "solo.payout_address",
+        ),
+        (
+            jd_config("", &format!("{tp}[solo]\nnetwork = \"regtest\"\npayout_address = \"1nope\"\n")),
+            "solo.payout_address",
+        ),
+        (
+            jd_config("", &format!("{tp}[solo]\npayout_script = \"zz\"\n")),
+            "solo.payout_script",
+        ),
+        (
+            jd_config("", &format!("{tp}[solo]\nnetwork = \"regtest\"\npayout_script = \"51\"\n")),
+            "solo.network",
+        ),
+        (
+            jd_config("", &format!("{tp}[solo]\nnetwork = \"mainnet\"\npayout_script = \"51\"\n")),
+            "network",
+        ),
+    ] {
+        assert_refused(&text, field);
+    }
+}

@@ -8,7 +8,9 @@ use contracts::DEFAULT_ROUTE;
 use key_utils::Secp256k1PublicKey;
 use serde::Deserialize;
 
-use super::{invalid, validate_host_port, ConfigError, UpstreamConfig};
+use super::{
+    invalid, validate_host_port, ConfigError, JobDeclaration, JobDeclarationConfig, UpstreamConfig,
+};
 
 /// Longest route name; names appear in logs, metrics and the accounting store.
 const MAX_NAME_LEN: usize = 64;
@@ -32,6 +34,9 @@ pub struct RouteConfig {
     /// Endpoints tried in order when `url` fails, with the same scheme as `url`.
     #[serde(default)]
     pub backups: Vec<String>,
+    /// SV2 only: declare the node's own jobs to the pool's Job Declaration Server.
+    #[serde(default)]
+    pub job_declaration: Option<JobDeclarationConfig>,
 }
 
 impl fmt::Debug for RouteConfig {
@@ -43,6 +48,7 @@ impl fmt::Debug for RouteConfig {
             .field("user_identity", &self.user_identity)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("backups", &self.backups)
+            .field("job_declaration", &self.job_declaration)
             .finish()
     }
 }
@@ -128,6 +134,8 @@ pub struct Route {
     pub user_identity: String,
     /// V1 only. Never logged.
     pub password: Option<String>,
+    /// SV2 only: the route's Job Declaration Server, when it declares its own jobs.
+    pub job_declaration: Option<JobDeclaration>,
 }
 
 impl fmt::Debug for Route {
@@ -139,6 +147,7 @@ impl fmt::Debug for Route {
             .field("authority", &self.authority.map(|key| key.to_string()))
             .field("user_identity", &self.user_identity)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("job_declaration", &self.job_declaration)
             .finish()
     }
 }
@@ -153,6 +162,11 @@ impl Route {
             authority: Some(upstream.authority_key()?),
             user_identity: upstream.user_identity.clone(),
             password: None,
+            job_declaration: upstream
+                .job_declaration
+                .as_ref()
+                .map(|jd| jd.validate("upstream"))
+                .transpose()?,
         })
     }
 }
@@ -253,6 +267,18 @@ impl RouteConfig {
                 )));
             }
         }
+        let job_declaration = match (&self.job_declaration, url.protocol) {
+            (None, _) => None,
+            (Some(_), RouteProtocol::Stratum) => {
+                return Err(named(invalid(
+                    field("job_declaration"),
+                    "only sv2+tcp routes can declare jobs (Stratum V1 has no custom jobs)",
+                )))
+            }
+            (Some(jd), RouteProtocol::Sv2) => {
+                Some(jd.validate(&format!("routes[{index}]")).map_err(named)?)
+            }
+        };
         Ok(Route {
             name: self.name.clone(),
             protocol: url.protocol,
@@ -260,6 +286,7 @@ impl RouteConfig {
             authority,
             user_identity: self.user_identity.clone(),
             password: self.password.clone(),
+            job_declaration,
         })
     }
 }

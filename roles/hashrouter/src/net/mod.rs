@@ -1,14 +1,27 @@
-//! The tokio shell around the core: device listeners and the upstream clients (SV2 and
-//! Stratum V1). Each connection runs in its own task and talks to the core task through
+//! The tokio shell around the core: device listeners, the upstream clients (SV2 and Stratum
+//! V1), and the job declaration side: the template provider client and each route's JDS
+//! client. Each connection runs in its own task and talks to the core task through
 //! bounded queues.
 
 mod endpoints;
+pub mod jds_client;
+#[cfg(test)]
+mod jds_client_tests;
+pub mod jds_link;
 pub mod listener;
 pub mod sv1_device;
 mod sv1_request;
+mod sv2_client;
 pub mod sv2_downstream;
 pub mod sv2_upstream;
+#[cfg(test)]
+mod sv2_upstream_tests;
 mod sv2_wire;
+#[cfg(test)]
+mod test_server;
+pub mod tp_client;
+#[cfg(test)]
+mod tp_client_tests;
 pub mod upstream_link;
 mod v1_job_ids;
 mod v1_session;

@@ -2,11 +2,14 @@
 //! aggregated extended channel for all devices, reconnecting with capped exponential backoff
 //! while devices stay connected to the node.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
-use binary_sv2::{Str0255Owned, U256Owned};
+use binary_sv2::{Seq0255Owned, Str0255Owned, U256Owned};
 use common_messages_sv2::{Protocol, SetupConnectionOwned};
-use mining_sv2::{OpenExtendedMiningChannelOwned, SubmitSharesExtendedOwned};
+use mining_sv2::{
+    OpenExtendedMiningChannelOwned, SetCustomMiningJobOwned, SubmitSharesExtendedOwned,
+};
 use parsers_sv2::{AnyMessageOwned, CommonMessagesOwned, MiningOwned};
 use sv2_conn::{ConnError, FrameReader, FrameWriter, Secp256k1PublicKey};
 use tokio::net::TcpStream;
@@ -15,9 +18,11 @@ use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use super::endpoints::Endpoints;
 use super::upstream_link::UpstreamLink;
-use crate::core::{RouteId, UpstreamEvent, UpstreamJob, UpstreamShare};
+use crate::core::{CustomJob, RouteId, UpstreamEvent, UpstreamJob, UpstreamShare};
 use crate::node::UpstreamCommand;
 
+/// `SetupConnection` flag asking the pool to let us choose our own work (declared jobs).
+const REQUIRES_WORK_SELECTION: u32 = 1 << 1;
 /// `SetupConnection` flag asking the pool to allow version rolling on every job.
 const REQUIRES_VERSION_ROLLING: u32 = 1 << 2;
 const OPEN_CHANNEL_REQUEST_ID: u32 = 1;
@@ -32,6 +37,9 @@ pub struct UpstreamSettings {
     pub authority: Secp256k1PublicKey,
     pub user_identity: String,
     pub require_version_rolling: bool,
+    /// Ask for `REQUIRES_WORK_SELECTION` (the route declares its own jobs); a pool that refuses
+    /// it gets a connection without it, and the route mines the pool's jobs.
+    pub work_selection: bool,
     /// Rollable extranonce bytes to ask for (device id + extranonce2).
     pub extranonce_size: u16,
     pub connect_timeout: Duration,
@@ -58,6 +66,11 @@ pub enum UpstreamError {
     Conn(#[from] ConnError),
     #[error("pool refused SetupConnection: {0}")]
     SetupRefused(String),
+    #[error(
+        "pool refused SetupConnection with REQUIRES_WORK_SELECTION ({0}); mining the pool's \
+         jobs on this endpoint, without job declaration"
+    )]
+    WorkSelectionRefused(String),
     #[error("pool refused to open the channel: {0}")]
     OpenRefused(String),
     #[error("unexpected message from pool during setup: {0}")]
@@ -88,13 +101,23 @@ pub async fn run(
         error!(route = %settings.route, "route has no endpoint");
         return;
     };
+    // Endpoints that refused work selection: connected to without asking for it.
+    let mut no_work_selection = HashSet::new();
     loop {
         let address = endpoints.current().to_string();
         let span = info_span!("upstream", route = %settings.route, %address);
         let started = tokio::time::Instant::now();
-        let result = session(&settings, &address, &mut commands, &link, &mut shutdown)
-            .instrument(span.clone())
-            .await;
+        let work_selection = settings.work_selection && !no_work_selection.contains(&address);
+        let result = session(
+            &settings,
+            &address,
+            work_selection,
+            &mut commands,
+            &link,
+            &mut shutdown,
+        )
+        .instrument(span.clone())
+        .await;
         if let Err(e) = &result {
             if !matches!(e, UpstreamError::Shutdown) {
                 let reason = match e {
@@ -112,6 +135,11 @@ pub async fn run(
         let _entered = span.enter();
         match result {
             Err(UpstreamError::Shutdown) => return,
+            Err(e @ UpstreamError::WorkSelectionRefused(_)) => {
+                warn!(error = %e, "connecting again without work selection");
+                no_work_selection.insert(address);
+                continue;
+            }
             Err(UpstreamError::Reconnect(to)) => {
                 info!(%to, "pool redirected us");
                 endpoints.redirect(to);
@@ -139,6 +167,7 @@ pub async fn run(
 async fn session(
     settings: &UpstreamSettings,
     address: &str,
+    work_selection: bool,
     commands: &mut mpsc::Receiver<UpstreamCommand>,
     link: &UpstreamLink,
     shutdown: &mut watch::Receiver<bool>,
@@ -148,7 +177,7 @@ async fn session(
         _ = shutdown.changed() => return Err(UpstreamError::Shutdown),
     };
     let (opened, group_channel_id) = tokio::select! {
-        opened = open_channel(settings, address, &mut reader, &mut writer) => opened?,
+        opened = open_channel(settings, address, work_selection, &mut reader, &mut writer) => opened?,
         _ = shutdown.changed() => return Err(UpstreamError::Shutdown),
     };
     let channel_id = match &opened {
@@ -161,6 +190,15 @@ async fn session(
         group: group_channel_id,
     };
     if !link.send(opened).await {
+        return Err(UpstreamError::Shutdown);
+    }
+    if settings.work_selection
+        && !link
+            .send(UpstreamEvent::WorkSelection {
+                allowed: work_selection,
+            })
+            .await
+    {
         return Err(UpstreamError::Shutdown);
     }
     let result = relay(ids, &mut reader, &mut writer, commands, link, shutdown).await;
@@ -198,6 +236,7 @@ async fn connect(
 async fn open_channel(
     settings: &UpstreamSettings,
     address: &str,
+    work_selection: bool,
     reader: &mut FrameReader,
     writer: &mut FrameWriter,
 ) -> Result<(UpstreamEvent, u32), UpstreamError> {
@@ -206,11 +245,7 @@ async fn open_channel(
         protocol: Protocol::MiningProtocol,
         min_version: 2,
         max_version: 2,
-        flags: if settings.require_version_rolling {
-            REQUIRES_VERSION_ROLLING
-        } else {
-            0
-        },
+        flags: setup_flags(settings.require_version_rolling, work_selection),
         endpoint_host: str0255(host)?,
         endpoint_port: port.parse().unwrap_or(0),
         vendor: str0255("hashrouter")?,
@@ -224,7 +259,12 @@ async fn open_channel(
     match reader.read().await? {
         AnyMessageOwned::Common(CommonMessagesOwned::SetupConnectionSuccess(_)) => {}
         AnyMessageOwned::Common(CommonMessagesOwned::SetupConnectionError(e)) => {
-            return Err(UpstreamError::SetupRefused(e.error_code.as_utf8_or_hex()))
+            let code = e.error_code.as_utf8_or_hex();
+            return Err(if work_selection {
+                UpstreamError::WorkSelectionRefused(code)
+            } else {
+                UpstreamError::SetupRefused(code)
+            });
         }
         other => return Err(UpstreamError::Unexpected(other.to_string())),
     }
@@ -295,8 +335,25 @@ async fn relay(
                     writer.write(MiningOwned::SubmitSharesExtended(submit_message(share)?)).await?;
                 }
                 Some(UpstreamCommand::Close(reason)) => return Err(UpstreamError::Unusable(reason)),
-                Some(UpstreamCommand::SetCustomMiningJob(_)) => {
-                    debug!("declared jobs are not sent yet");
+                Some(UpstreamCommand::SetCustomMiningJob(job)) => {
+                    let request_id = job.request_id;
+                    match custom_job_message(job) {
+                        Ok(message) => {
+                            writer.write(MiningOwned::SetCustomMiningJob(message)).await?;
+                        }
+                        // The core built a job the wire cannot carry: refuse it at once so
+                        // the route falls back, and keep the channel.
+                        Err(e) => {
+                            error!(error = %e, request_id, "declared job not sent");
+                            let refused = UpstreamEvent::CustomJobRefused {
+                                request_id,
+                                code: e.to_string(),
+                            };
+                            if !link.send(refused).await {
+                                return Err(UpstreamError::Shutdown);
+                            }
+                        }
+                    }
                 }
                 None => return Err(UpstreamError::Shutdown),
             },
@@ -369,6 +426,18 @@ fn mining_event(
                 code: e.error_code.as_utf8_or_hex(),
             })
         }
+        MiningOwned::SetCustomMiningJobSuccess(ok) if ours(ok.channel_id) => {
+            Some(UpstreamEvent::CustomJobAccepted {
+                request_id: ok.request_id,
+                job_id: ok.job_id,
+            })
+        }
+        MiningOwned::SetCustomMiningJobError(e) if ours(e.channel_id) => {
+            Some(UpstreamEvent::CustomJobRefused {
+                request_id: e.request_id,
+                code: e.error_code.as_utf8_or_hex(),
+            })
+        }
         MiningOwned::CloseChannel(close) if ours(close.channel_id) => {
             return Err(UpstreamError::ChannelClosed(
                 close.reason_code.as_utf8_or_hex(),
@@ -378,6 +447,47 @@ fn mining_event(
             debug!(message = %other, "ignored mining message");
             None
         }
+    })
+}
+
+/// The `SetupConnection` flags of the mining protocol we ask for.
+fn setup_flags(require_version_rolling: bool, work_selection: bool) -> u32 {
+    let mut flags = 0;
+    if require_version_rolling {
+        flags |= REQUIRES_VERSION_ROLLING;
+    }
+    if work_selection {
+        flags |= REQUIRES_WORK_SELECTION;
+    }
+    flags
+}
+
+/// The wire form of a declared job.
+fn custom_job_message(job: CustomJob) -> Result<SetCustomMiningJobOwned, UpstreamError> {
+    let too_long = |what: &str| {
+        UpstreamError::Unusable(format!("declared job's {what} exceeds its SV2 size limit"))
+    };
+    Ok(SetCustomMiningJobOwned {
+        channel_id: job.channel_id,
+        request_id: job.request_id,
+        token: job.token.try_into().map_err(|_| too_long("token"))?,
+        version: job.version,
+        prev_hash: U256Owned::from(job.prev_hash),
+        min_ntime: job.min_ntime,
+        nbits: job.nbits,
+        coinbase_tx_version: job.coinbase_tx_version,
+        coinbase_prefix: job
+            .coinbase_prefix
+            .try_into()
+            .map_err(|_| too_long("coinbase prefix"))?,
+        coinbase_tx_input_n_sequence: job.coinbase_tx_input_n_sequence,
+        coinbase_tx_outputs: job
+            .coinbase_tx_outputs
+            .try_into()
+            .map_err(|_| too_long("coinbase outputs"))?,
+        coinbase_tx_locktime: job.coinbase_tx_locktime,
+        merkle_path: Seq0255Owned::new(job.merkle_path.into_iter().map(U256Owned::from).collect())
+            .map_err(|_| too_long("merkle path"))?,
     })
 }
 
@@ -405,7 +515,7 @@ fn str0255(text: &str) -> Result<Str0255Owned, UpstreamError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use binary_sv2::{B064KOwned, Seq0255Owned, Sv2OptionOwned};
+    use binary_sv2::{B064KOwned, Sv2OptionOwned};
     use mining_sv2::{NewExtendedMiningJobOwned, SetNewPrevHashOwned, SetTargetOwned};
 
     const IDS: ChannelIds = ChannelIds {

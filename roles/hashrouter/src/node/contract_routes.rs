@@ -29,7 +29,8 @@ fn contract_upstream(defaults: &UpstreamDefaults, name: &str, to: &Destination) 
         ),
         DestinationPool::Sv2 { authority } => {
             let user = if to.user.is_empty() { name } else { &to.user };
-            defaults.sv2(name, endpoints, *authority, user.to_string())
+            // Contracts name no JDS: their routes mine the pool's jobs.
+            defaults.sv2(name, endpoints, *authority, user.to_string(), false)
         }
     }
 }

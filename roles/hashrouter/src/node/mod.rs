@@ -1,8 +1,11 @@
 //! A running node: the core task that owns [`Core`], the SV1 and SV2 listeners, every route's
-//! upstream client ([`upstreams`]) and the allocation sources (the static file, the chain
-//! watcher, [`contract_routes`]), connected by bounded queues.
+//! upstream client ([`upstreams`]), the template provider client ([`template_client`]) and the
+//! job-declaring routes' JDS clients ([`jds_clients`]), and the allocation sources (the static
+//! file, the chain watcher, [`contract_routes`]), connected by bounded queues.
 
 mod contract_routes;
+mod jds_clients;
+mod template_client;
 mod upstreams;
 
 use std::collections::HashMap;
@@ -19,13 +22,17 @@ use crate::config::Config;
 use crate::config::RouteProtocol;
 use crate::core::{
     Action, ConnectionId, Core, CoreConfig, DeviceId, DeviceRequest, Line, NodeSnapshot, RouteId,
-    Sv2Message, Sv2Request, UpstreamEvent, UpstreamShare, VardiffConfig,
+    Sv2Message, Sv2Request, TemplatesConfig, UpstreamEvent, UpstreamShare, VardiffConfig,
 };
+use crate::net::jds_client::JdsSettings;
 use crate::net::sv2_downstream::DownstreamSettings;
+use crate::net::tp_client::TemplateProviderSettings;
 use crate::net::{listener, sv1_device, sv2_downstream};
 use crate::store::{spawn_store_writer, Store, StoreCommand};
 use contract_routes::ContractRoutes;
-use upstreams::{RouteUpstream, UpstreamDefaults, Upstreams};
+use jds_clients::JdsClients;
+use template_client::TemplateClient;
+use upstreams::{RouteUpstream, UpstreamDefaults, Upstreams, STOP_TIMEOUT};
 
 /// Events for the core task, from connection tasks and the handle.
 #[derive(Debug)]
@@ -198,7 +205,23 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             .as_ref()
             .map(|a| a.policy)
             .unwrap_or_default(),
-        templates: Default::default(),
+        templates: TemplatesConfig {
+            job_declaration: routes
+                .iter()
+                .filter(|r| r.job_declaration.is_some())
+                .map(|r| r.name.clone())
+                .collect(),
+            solo_payout_script: config
+                .solo
+                .as_ref()
+                .map(|solo| solo.payout_script())
+                .transpose()?,
+            coinbase_tag: config
+                .template_provider
+                .as_ref()
+                .map(|tp| tp.coinbase_tag.clone())
+                .unwrap_or_default(),
+        },
     };
     let extranonce_size = core_config.upstream_extranonce_size() as u16;
     let defaults = UpstreamDefaults {
@@ -216,6 +239,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
                 route.endpoints.clone(),
                 authority,
                 route.user_identity.clone(),
+                route.job_declaration.is_some(),
             ),
             // Validation gives every SV2 route its key, so only V1 routes get here.
             _ => defaults.stratum(
@@ -227,6 +251,34 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             ),
         })
         .collect();
+    let jds_settings: Vec<(RouteId, JdsSettings)> = routes
+        .iter()
+        .enumerate()
+        .filter_map(|(index, route)| {
+            let jd = route.job_declaration.as_ref()?;
+            let settings = JdsSettings {
+                route: route.name.clone(),
+                endpoints: vec![jd.address.clone()],
+                authority: jd.authority,
+                authority_field: jd.authority_field.clone(),
+                user_identifier: route.user_identity.clone(),
+                connect_timeout: defaults.connect_timeout,
+                reconnect_min: defaults.reconnect_min,
+                reconnect_max: defaults.reconnect_max,
+            };
+            Some((RouteId(index as u16), settings))
+        })
+        .collect();
+    let template_settings = match &config.template_provider {
+        Some(tp) => Some(TemplateProviderSettings {
+            endpoints: tp.endpoints(),
+            authority: tp.authority_key()?,
+            connect_timeout: defaults.connect_timeout,
+            reconnect_min: defaults.reconnect_min,
+            reconnect_max: defaults.reconnect_max,
+        }),
+        None => None,
+    };
     let allocations = match &config.allocations {
         Some(allocations) => {
             let mut source = allocations.source(config.route_names());
@@ -293,6 +345,18 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
     for (index, settings) in upstream_settings.into_iter().enumerate() {
         upstreams.start(RouteId(index as u16), settings);
     }
+    let mut jds_clients = JdsClients::new(inbox_tx.clone());
+    for (route, settings) in jds_settings {
+        info!(route = %settings.route, jds = ?settings.endpoints, "declaring jobs to the route's JDS");
+        jds_clients.start(route, settings);
+    }
+    let declaration = JdClients {
+        template: template_settings.map(|settings| {
+            info!(endpoints = ?settings.endpoints, "taking templates from the template provider");
+            TemplateClient::start(settings, inbox_tx.clone())
+        }),
+        jds: jds_clients,
+    };
     let mut contract_routes = ContractRoutes::new(defaults);
     if let Some((settings, wallet)) = chain {
         let (updates_tx, updates_rx) = async_channel::bounded(4);
@@ -325,6 +389,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             core,
             inbox_rx,
             upstreams,
+            declaration,
             contract_routes,
             store_commands,
             shutdown_rx.clone(),
@@ -413,11 +478,18 @@ struct Outboxes {
     sv2: HashMap<ConnectionId, mpsc::Sender<Sv2Output>>,
 }
 
+/// The job declaration side's clients: the template provider and each declaring route's JDS.
+struct JdClients {
+    template: Option<TemplateClient>,
+    jds: JdsClients,
+}
+
 /// The core task: applies inputs in order, ticks once a second, and carries out actions.
 async fn run_core(
     mut core: Core,
     inbox: async_channel::Receiver<CoreInput>,
     mut upstreams: Upstreams,
+    mut declaration: JdClients,
     mut contract_routes: ContractRoutes,
     store: Option<async_channel::Sender<StoreCommand>>,
     mut shutdown: watch::Receiver<bool>,
@@ -429,16 +501,35 @@ async fn run_core(
         tokio::select! {
             input = inbox.recv() => {
                 let Ok(input) = input else { break };
-                apply(&mut core, &mut outboxes, &mut upstreams, &mut contract_routes, input);
+                apply(
+                    &mut core,
+                    &mut outboxes,
+                    &mut upstreams,
+                    &declaration,
+                    &mut contract_routes,
+                    input,
+                );
             }
             _ = tick.tick() => core.tick(Instant::now(), unix_now()),
             _ = shutdown.changed() => break,
         }
-        carry_out_actions(&mut core, &mut outboxes, &upstreams, store.as_ref());
+        carry_out_actions(
+            &mut core,
+            &mut outboxes,
+            &upstreams,
+            &declaration,
+            store.as_ref(),
+        );
     }
     // What the current minute has so far, and the owed work now, on disk before stopping.
     core.flush_accounting(unix_now());
-    carry_out_actions(&mut core, &mut outboxes, &upstreams, store.as_ref());
+    carry_out_actions(
+        &mut core,
+        &mut outboxes,
+        &upstreams,
+        &declaration,
+        store.as_ref(),
+    );
     if let Some(store) = &store {
         let (reply, written) = oneshot::channel();
         if store.send(StoreCommand::Flush(reply)).await.is_ok() {
@@ -452,7 +543,17 @@ async fn run_core(
     for outbox in outboxes.sv1.values() {
         let _ = outbox.try_send(DeviceOutput::Close("node shutting down".into()));
     }
-    upstreams.stop_all().await;
+    // Stopped together, so the whole takes at most STOP_TIMEOUT.
+    let template = async {
+        if let Some(template) = declaration.template.take() {
+            template.stop(STOP_TIMEOUT).await;
+        }
+    };
+    tokio::join!(
+        upstreams.stop_all(),
+        declaration.jds.stop_all(STOP_TIMEOUT),
+        template
+    );
     // SV2 connection tasks see the shutdown themselves and send Reconnect first.
 }
 
@@ -467,6 +568,7 @@ fn apply(
     core: &mut Core,
     outboxes: &mut Outboxes,
     upstreams: &mut Upstreams,
+    declaration: &JdClients,
     contract_routes: &mut ContractRoutes,
     input: CoreInput,
 ) {
@@ -513,7 +615,15 @@ fn apply(
             }
         }
         CoreInput::Template(event) => core.handle_template(event, now),
-        CoreInput::Jds { route, event, .. } => core.handle_jds(route, event, now),
+        CoreInput::Jds {
+            route,
+            generation,
+            event,
+        } => {
+            if declaration.jds.is_current(route, generation) {
+                core.handle_jds(route, event, now)
+            }
+        }
         CoreInput::Allocations(set) => contract_routes.on_static(core, set),
         CoreInput::Chain(update) => contract_routes.on_chain(core, upstreams, update, now),
         CoreInput::Snapshot(reply) => {
@@ -528,6 +638,7 @@ fn carry_out_actions(
     core: &mut Core,
     outboxes: &mut Outboxes,
     upstreams: &Upstreams,
+    declaration: &JdClients,
     store: Option<&async_channel::Sender<StoreCommand>>,
 ) {
     while let Some(action) = core.poll_action() {
@@ -578,10 +689,21 @@ fn carry_out_actions(
                 }
             }
             Action::ToTemplateProvider(command) => {
-                warn!(?command, "no template provider client yet");
+                let sent = declaration
+                    .template
+                    .as_ref()
+                    .is_some_and(|template| template.send(command));
+                if !sent {
+                    warn!("template provider queue full or no client; command dropped");
+                }
             }
             Action::ToJds { route, command } => {
-                warn!(route = route.0, ?command, "no JDS client yet");
+                if !declaration.jds.send(route, command) {
+                    warn!(
+                        route = route.0,
+                        "JDS client queue full or no client; command dropped"
+                    );
+                }
             }
             Action::CloseUpstream { route, reason } => {
                 upstreams.send(route, UpstreamCommand::Close(reason));

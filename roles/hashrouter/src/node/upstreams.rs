@@ -19,7 +19,7 @@ use crate::net::v1_upstream::{self, V1UpstreamSettings};
 
 const UPSTREAM_QUEUE: usize = 16 * 1024;
 /// How long a stopping node waits for its upstream tasks to close their connections.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The upstream client of one route, by the protocol its pool speaks.
 #[derive(Debug, Clone)]
@@ -39,13 +39,15 @@ pub struct UpstreamDefaults {
 }
 
 impl UpstreamDefaults {
-    /// The client of an SV2 pool pinned to `authority`.
+    /// The client of an SV2 pool pinned to `authority`; `work_selection` for a route that
+    /// declares its own jobs.
     pub fn sv2(
         &self,
         route: &str,
         endpoints: Vec<String>,
         authority: Secp256k1PublicKey,
         user_identity: String,
+        work_selection: bool,
     ) -> RouteUpstream {
         RouteUpstream::Sv2(UpstreamSettings {
             route: route.to_string(),
@@ -53,6 +55,7 @@ impl UpstreamDefaults {
             authority,
             user_identity,
             require_version_rolling: self.require_version_rolling,
+            work_selection,
             extranonce_size: self.extranonce_size,
             connect_timeout: self.connect_timeout,
             reconnect_min: self.reconnect_min,
