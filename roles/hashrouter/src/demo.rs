@@ -6,8 +6,12 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use minesim::pool::{InitialTarget, Pool, PoolConfig, TEST_AUTHORITY_PUBLIC};
+use minesim::jds::{Jds, JdsConfig, JdsHandle};
+use minesim::pool::{CustomJobs, InitialTarget, Pool, PoolConfig, TEST_AUTHORITY_PUBLIC};
 use minesim::sv2_miner::{spawn_sv2_miner, ChannelKind, Sv2MinerConfig};
+use minesim::template_provider::{
+    TemplateProvider, TemplateProviderConfig, TemplateProviderHandle,
+};
 use minesim::v1_miner::{spawn_miner, MinerConfig};
 use minesim::v1_pool::{V1Pool, V1PoolConfig};
 
@@ -22,6 +26,9 @@ pub struct DemoOptions {
     pub devices: usize,
     /// SV2 miners, alternating a header-only standard channel and an extended channel.
     pub sv2_devices: usize,
+    /// The default route declares its own jobs (templates from a simulated template provider,
+    /// declared to a simulated JDS, mined through SetCustomMiningJob on the seller's pool).
+    pub job_declaration: bool,
 }
 
 /// The printed table and the figures the last line reports.
@@ -45,7 +52,38 @@ const ROUTES: [(&str, Option<f64>); 3] = [
     ("buyer-b", Some(0.25)),
 ];
 
-fn demo_config(pools: &[std::net::SocketAddr], keys: &sv2_conn::keys::AuthorityKeypair) -> String {
+/// A network target the demo farm meets every few seconds (difficulty 2^-12), so `--jd` shows
+/// blocks going to the template provider.
+const DEMO_NBITS: u32 = 0x1e0f_ffff;
+
+/// The simulated template provider and JDS of `--jd`.
+struct JobDeclarationPeers {
+    tp: TemplateProviderHandle,
+    jds: JdsHandle,
+}
+
+/// The `[upstream]` key and `[template_provider]` section that turn job declaration on.
+fn job_declaration_config(peers: &JobDeclarationPeers) -> (String, String) {
+    (
+        format!(
+            "job_declaration = {{ address = \"{}\", authority_pubkey = \"{TEST_AUTHORITY_PUBLIC}\" }}\n",
+            peers.jds.local_addr()
+        ),
+        format!(
+            "\n[template_provider]\naddress = \"{}\"\nauthority_pubkey = \"{TEST_AUTHORITY_PUBLIC}\"\n",
+            peers.tp.local_addr()
+        ),
+    )
+}
+
+fn demo_config(
+    pools: &[std::net::SocketAddr],
+    keys: &sv2_conn::keys::AuthorityKeypair,
+    job_declaration: Option<&JobDeclarationPeers>,
+) -> String {
+    let (upstream_jd, template_provider) = job_declaration
+        .map(job_declaration_config)
+        .unwrap_or_default();
     let mut text = format!(
         r#"
 [sv1]
@@ -67,7 +105,7 @@ retarget_secs = 10
 address = "{pool}"
 authority_pubkey = "{TEST_AUTHORITY_PUBLIC}"
 user_identity = "{POOL_USER}"
-
+{upstream_jd}
 [allocations]
 file = "allocations.toml"
 
@@ -84,6 +122,7 @@ rebalance_secs = 1
         secret = keys.secret_string(),
         pool = pools[0],
     );
+    text.push_str(&template_provider);
     for ((name, _), pool) in ROUTES.iter().zip(pools).skip(1) {
         if *name == V1_ROUTE {
             text.push_str(&format!(
@@ -122,6 +161,16 @@ fn pool_user(route: &str) -> &str {
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
+    let job_declaration = if options.job_declaration {
+        let mut tp_config = TemplateProviderConfig::new("127.0.0.1:0".parse()?);
+        tp_config.nbits = DEMO_NBITS;
+        tp_config.block_interval = Some(Duration::from_secs(10));
+        let tp = TemplateProvider::start(tp_config).await?;
+        let jds = Jds::start(JdsConfig::new("127.0.0.1:0".parse()?)).await?;
+        Some(JobDeclarationPeers { tp, jds })
+    } else {
+        None
+    };
     let mut pools = Vec::new();
     let mut v1_pool = None;
     let mut addresses = Vec::new();
@@ -142,6 +191,13 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         // A new block every 10 s so the demo shows clean jobs reaching every device; the pool
         // asks for a share about every 2 s from the node's aggregated channel.
         pool_config.block_interval = Some(Duration::from_secs(10));
+        if let (Some(peers), "default") = (&job_declaration, name) {
+            // The seller's pool takes the jobs its JDS declared and mines the template
+            // provider's chain, as a pool and its JDS follow the same network.
+            pool_config.custom_jobs = CustomJobs::Registry(peers.jds.declared_jobs());
+            pool_config.follow_chain = Some(peers.tp.chain());
+            pool_config.block_interval = None;
+        }
         pool_config.initial_target = InitialTarget::FixedDifficulty(0.0005);
         pool_config.shares_per_minute = 30.0;
         let pool = Pool::start(pool_config).await?;
@@ -153,7 +209,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("allocations.toml"), allocations_file())?;
     let config_path = dir.path().join("hashrouter.toml");
-    std::fs::write(&config_path, demo_config(&addresses, &keys))?;
+    std::fs::write(
+        &config_path,
+        demo_config(&addresses, &keys, job_declaration.as_ref()),
+    )?;
     let node = node::start(&Config::load(&config_path)?).await?;
     let sv2_addr = node
         .sv2_addr()
@@ -297,6 +356,37 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         "\nnode: forwarded={forwarded} acknowledged={acked} (delivered is work the node measured from shares; the first seconds go to the default route while devices are vetted)"
     )?;
 
+    if let Some(peers) = &job_declaration {
+        let route = &snapshot.routes[0];
+        let (declared, fallbacks, state) = route
+            .job_declaration
+            .as_ref()
+            .map_or((0, 0, String::from("-")), |j| {
+                (j.declared, j.fallbacks, format!("{:?}", j.state))
+            });
+        let jds = peers.jds.stats();
+        let seller_pool = pools
+            .iter()
+            .find(|(name, _)| *name == "default")
+            .map(|(_, p)| p.stats());
+        writeln!(
+            table,
+            "job declaration (route default): jobs from {}, {declared} declared jobs mined ({} declared to the JDS, {} refused), {fallbacks} fallbacks to pool jobs, state {state}; the pool accepted {} shares on declared jobs",
+            route.jobs_from,
+            jds.jobs_declared(),
+            jds.declarations_refused(),
+            seller_pool.map_or(0, |s| s.custom_job_shares()),
+        )?;
+        writeln!(
+            table,
+            "blocks: {} found by the farm on its routes; {} reached the template provider, {} pushed to the JDS; template provider at height {}",
+            snapshot.routes.iter().map(|r| r.upstream.counters.blocks).sum::<u64>(),
+            peers.tp.stats().blocks_found_total(),
+            jds.solutions_pushed(),
+            peers.tp.stats().tip_height(),
+        )?;
+    }
+
     let devices = snapshot.devices.len();
     for miner in miners {
         miner.shutdown().await;
@@ -310,6 +400,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     }
     if let Some(pool) = v1_pool {
         pool.shutdown().await;
+    }
+    if let Some(peers) = job_declaration {
+        peers.jds.shutdown().await;
+        peers.tp.shutdown().await;
     }
     Ok(DemoReport {
         table,

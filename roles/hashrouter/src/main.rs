@@ -56,6 +56,10 @@ enum Command {
         /// Number of simulated SV2 miners (alternately standard and extended channels).
         #[arg(long, default_value_t = 2)]
         sv2_devices: usize,
+        /// The default route declares its own jobs: templates from a simulated template
+        /// provider, declared to a simulated JDS, mined through SetCustomMiningJob.
+        #[arg(long)]
+        jd: bool,
     },
 }
 
@@ -147,12 +151,14 @@ async fn main() -> anyhow::Result<()> {
             duration,
             devices,
             sv2_devices,
+            jd,
         } => {
             init_logging("warn");
             let report = hashrouter::demo::run(hashrouter::demo::DemoOptions {
                 duration: std::time::Duration::from_secs(duration),
                 devices,
                 sv2_devices,
+                job_declaration: jd,
             })
             .await?;
             print!("{}", report.table);
