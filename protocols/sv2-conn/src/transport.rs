@@ -41,6 +41,7 @@ pub(crate) fn split(stream: TcpStream, transport: Transport) -> (FrameReader, Fr
             wr,
             encoder: NoiseEncoder::new(),
             state: enc,
+            max_payload: MAX_FRAME_PAYLOAD,
             peer,
         },
     )
@@ -154,6 +155,7 @@ pub struct FrameWriter {
     wr: OwnedWriteHalf,
     encoder: NoiseEncoder,
     state: TransportEncryptState,
+    max_payload: usize,
     peer: Option<SocketAddr>,
 }
 
@@ -166,6 +168,12 @@ impl std::fmt::Debug for FrameWriter {
 }
 
 impl FrameWriter {
+    /// Raises (or lowers) the largest payload this writer sends; [`MAX_FRAME_PAYLOAD`] by
+    /// default. Protocols that carry whole transactions (job declaration) need more.
+    pub fn set_max_payload(&mut self, max_payload: usize) {
+        self.max_payload = max_payload;
+    }
+
     /// Encrypts and sends one message. Accepts any parsers_sv2 message enum, borrowed or owned
     /// (`AnyMessage`, `AnyMessageOwned`, `Mining`, `MiningOwned`, `CommonMessages`, ...).
     ///
@@ -175,9 +183,9 @@ impl FrameWriter {
         M: IsSv2Message + Serialize + GetSize,
     {
         let size = msg.get_size();
-        if size > MAX_FRAME_PAYLOAD {
+        if size > self.max_payload {
             return Err(ConnError::FrameTooLarge {
-                limit: MAX_FRAME_PAYLOAD,
+                limit: self.max_payload,
             });
         }
         let (msg_type, ext, channel_bit) =

@@ -268,6 +268,58 @@ async fn frame_size_is_bounded() {
 }
 
 #[tokio::test]
+async fn writers_and_readers_can_be_raised_for_multi_megabyte_messages() {
+    use job_declaration_sv2::ProvideMissingTransactionsSuccessOwned;
+    use parsers_sv2::JobDeclarationOwned;
+    const LIMIT: usize = 4 * 1024 * 1024;
+    let keys = fresh_keys();
+    let (l, addr) = listener().await;
+    let server = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let (mut rd, _wr) = accept(s, &keys, T).await.unwrap();
+        rd.set_max_payload(LIMIT);
+        rd.read().await
+    });
+    let s = TcpStream::connect(addr).await.unwrap();
+    let (_rd, mut wr) = connect(s, Some(keys.public), T).await.unwrap();
+    // Three 400 kB transactions: what answering a JDS's ProvideMissingTransactions may take.
+    let transactions: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 400_000]).collect();
+    let message = || {
+        JobDeclarationOwned::ProvideMissingTransactionsSuccess(
+            ProvideMissingTransactionsSuccessOwned {
+                request_id: 7,
+                transaction_list: transactions
+                    .iter()
+                    .map(|t| t.clone().try_into().unwrap())
+                    .collect::<Vec<_>>()
+                    .try_into()
+                    .unwrap(),
+            },
+        )
+    };
+    let refused = wr.write(message()).await;
+    assert!(
+        matches!(refused, Err(ConnError::FrameTooLarge { .. })),
+        "the default limit holds: {refused:?}"
+    );
+    wr.set_max_payload(LIMIT);
+    wr.write(message()).await.unwrap();
+    let Ok(AnyMessageOwned::JobDeclaration(
+        JobDeclarationOwned::ProvideMissingTransactionsSuccess(received),
+    )) = server.await.unwrap()
+    else {
+        panic!("no transactions received");
+    };
+    let received: Vec<Vec<u8>> = received
+        .transaction_list
+        .into_inner()
+        .into_iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+    assert_eq!(received, transactions);
+}
+
+#[tokio::test]
 async fn generated_keys_parse_back_and_handshake() {
     let kp = keys::generate();
     let (pubs, secs) = (kp.public_string(), kp.secret_string());

@@ -27,6 +27,10 @@ pub const DECLARE_TX_DATA: u32 = 1;
 /// Largest message accepted from a JDS: its messages to a client are small (tokens, positions
 /// of missing transactions, at most 64 Ki of them).
 const MAX_JDS_MESSAGE: usize = 256 * 1024;
+/// Largest message sent to a JDS: a declaration lists every wtxid of a template and the answer
+/// to `ProvideMissingTransactions` carries whole transactions, megabytes for a full block (an
+/// SV2 frame holds up to 2^24 - 1 bytes).
+const MAX_DECLARATION_MESSAGE: usize = (1 << 24) - 1;
 
 /// Everything a route's JDS client needs, from the node's config.
 #[derive(Debug, Clone)]
@@ -104,6 +108,7 @@ async fn session(
     let set_up = async {
         let (mut reader, mut writer) = sv2_client::connect(server).await?;
         reader.set_max_payload(MAX_JDS_MESSAGE);
+        writer.set_max_payload(MAX_DECLARATION_MESSAGE);
         sv2_client::setup(
             server,
             Protocol::JobDeclarationProtocol,

@@ -41,19 +41,24 @@ pub(crate) enum ConnectionEnd {
     Shutdown,
 }
 
+/// Largest message a client may send (an SV2 frame's most).
+const MAX_CLIENT_MESSAGE: usize = (1 << 24) - 1;
+
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     stream: TcpStream,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let timeout = shared.config.handshake_timeout;
-    let (reader, writer) = tokio::select! {
+    let (mut reader, writer) = tokio::select! {
         r = sv2_conn::accept(stream, &shared.keys, timeout) => match r {
             Ok(halves) => halves,
             Err(e) => { debug!("handshake failed: {e}"); return; }
         },
         _ = shutdown.changed() => return,
     };
+    // Declarations list every wtxid of a template and missing transactions come whole.
+    reader.set_max_payload(MAX_CLIENT_MESSAGE);
     let cfg = &shared.config;
     let mut client = Client {
         declarations: Declarations::new(
