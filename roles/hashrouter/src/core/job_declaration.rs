@@ -84,26 +84,20 @@ impl Core {
 
     /// Something route `route`'s Job Declaration Server said (or its loss).
     pub fn handle_jds(&mut self, route: RouteId, event: JdsEvent, now: Instant) {
-        let Some(declarator) = self
-            .routes
-            .get_mut(route.0 as usize)
-            .and_then(|r| r.declarator.as_mut())
-        else {
+        let Some(r) = self.routes.get_mut(route.0 as usize) else {
             return;
         };
-        let room_before = coinbase_room(declarator.pool_outputs());
+        let Some(declarator) = r.declarator.as_mut() else {
+            return;
+        };
         match &event {
-            JdsEvent::Connected => {
-                info!(route = %self.routes[route.0 as usize].name, "JDS connected")
-            }
+            JdsEvent::Connected => info!(route = %r.name, "JDS connected"),
             JdsEvent::Disconnected { reason } => {
-                warn!(route = %self.routes[route.0 as usize].name, %reason, "JDS connection ended")
+                warn!(route = %r.name, %reason, "JDS connection ended")
             }
             _ => {}
         }
-        let Some(declarator) = self.routes[route.0 as usize].declarator.as_mut() else {
-            return;
-        };
+        let room_before = coinbase_room(declarator.pool_outputs());
         let outputs = declarator.on_jds(event, now);
         let room_after = coinbase_room(declarator.pool_outputs());
         self.apply_declarator(route, outputs, now);
