@@ -4,12 +4,14 @@
 //! setting, and [`Config::validate`] names the offending field in each error.
 
 mod allocations;
+mod api;
 mod job_declaration;
 mod lumerin;
 mod routes;
 mod split;
 
 pub use allocations::AllocationsConfig;
+pub use api::{ApiConfig, ApiToken, MIN_TOKEN_LEN};
 pub use job_declaration::{
     BitcoinNetwork, JobDeclaration, JobDeclarationConfig, SoloConfig, TemplateProviderConfig,
     MAX_COINBASE_TAG,
@@ -80,6 +82,9 @@ pub struct Config {
     /// Solo mining when every pool is down; absent = devices wait for a pool.
     #[serde(default)]
     pub solo: Option<SoloConfig>,
+    /// The HTTP API, `/metrics` and the dashboard; absent = not served.
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
 }
 
 /// `[store]`: the node's data directory.
@@ -305,6 +310,11 @@ impl Config {
                 *file = path.parent().unwrap_or(Path::new("")).join(&*file);
             }
         }
+        if let Some(file) = config.api.as_mut().and_then(|a| a.token_file.as_mut()) {
+            if file.is_relative() {
+                *file = path.parent().unwrap_or(Path::new("")).join(&*file);
+            }
+        }
         if let Some(allocations) = &mut config.allocations {
             if allocations.file.is_relative() {
                 let dir = path.parent().unwrap_or(Path::new(""));
@@ -426,6 +436,9 @@ impl Config {
         }
         if let Some(lumerin) = &self.lumerin {
             lumerin.validate()?;
+        }
+        if let Some(api) = &self.api {
+            api.validate()?;
         }
         Ok(())
     }

@@ -29,6 +29,8 @@ pub struct DemoOptions {
     /// The default route declares its own jobs (templates from a simulated template provider,
     /// declared to a simulated JDS, mined through SetCustomMiningJob on the seller's pool).
     pub job_declaration: bool,
+    /// Where the API, `/metrics` and the dashboard listen (`IP:port`; port 0 picks one).
+    pub api_listen: String,
 }
 
 /// The printed table and the figures the last line reports.
@@ -80,6 +82,7 @@ fn demo_config(
     pools: &[std::net::SocketAddr],
     keys: &sv2_conn::keys::AuthorityKeypair,
     job_declaration: Option<&JobDeclarationPeers>,
+    api_listen: &str,
 ) -> String {
     let (upstream_jd, template_provider) = job_declaration
         .map(job_declaration_config)
@@ -108,6 +111,9 @@ user_identity = "{POOL_USER}"
 {upstream_jd}
 [allocations]
 file = "allocations.toml"
+
+[api]
+listen = "{api_listen}"
 
 # A short demo: devices are vetted and moved within seconds.
 [split]
@@ -211,12 +217,23 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     let config_path = dir.path().join("hashrouter.toml");
     std::fs::write(
         &config_path,
-        demo_config(&addresses, &keys, job_declaration.as_ref()),
+        demo_config(
+            &addresses,
+            &keys,
+            job_declaration.as_ref(),
+            &options.api_listen,
+        ),
     )?;
     let node = node::start(&Config::load(&config_path)?).await?;
     let sv2_addr = node
         .sv2_addr()
         .ok_or_else(|| anyhow::anyhow!("the demo node has no SV2 server"))?;
+    if let Some(api) = node.api_addr() {
+        // On stderr at once: scripts (the browser test) wait for this line.
+        eprintln!(
+            "dashboard: http://{api}/  (API http://{api}/api/v1/, metrics http://{api}/metrics)"
+        );
+    }
 
     let miners: Vec<_> = (0..options.devices)
         .map(|i| {

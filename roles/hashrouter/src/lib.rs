@@ -10,6 +10,7 @@
 //! - [`store`]: the accounting store (SQLite) and its writer task.
 
 pub mod allocations;
+pub mod api;
 pub mod chain;
 pub mod config;
 pub mod core;

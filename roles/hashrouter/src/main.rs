@@ -60,6 +60,10 @@ enum Command {
         /// provider, declared to a simulated JDS, mined through SetCustomMiningJob.
         #[arg(long)]
         jd: bool,
+        /// Where the dashboard, API and /metrics listen (port 0 picks a free one; the URL is
+        /// printed at start).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        api: String,
     },
 }
 
@@ -152,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
             devices,
             sv2_devices,
             jd,
+            api,
         } => {
             init_logging("warn");
             let report = hashrouter::demo::run(hashrouter::demo::DemoOptions {
@@ -159,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
                 devices,
                 sv2_devices,
                 job_declaration: jd,
+                api_listen: api,
             })
             .await?;
             print!("{}", report.table);

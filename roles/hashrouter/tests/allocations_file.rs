@@ -445,7 +445,8 @@ async fn the_watcher_sends_new_sets_and_skips_refused_files() {
     let mut source = StaticFileSource::new(&path, routes());
     source.load().unwrap();
     let (tx, rx) = async_channel::bounded(1);
-    let watcher = spawn_watcher(source, Duration::from_millis(20), tx);
+    let (_requests, requests_rx) = async_channel::bounded(1);
+    let watcher = spawn_watcher(source, Duration::from_millis(20), tx, requests_rx);
 
     std::fs::write(&path, TWO).unwrap();
     assert_eq!(ids(&next_set(&rx).await), ["two"]);
@@ -488,7 +489,8 @@ async fn sighup_reloads_a_rewrite_that_polling_cannot_see() {
 
     let (tx, rx) = async_channel::bounded(1);
     // Polling hourly: only the signal can bring the change.
-    let _watcher = spawn_watcher(source, Duration::from_secs(3600), tx);
+    let (_requests, requests_rx) = async_channel::bounded(1);
+    let _watcher = spawn_watcher(source, Duration::from_secs(3600), tx, requests_rx);
     let status = std::process::Command::new("kill")
         .arg("-HUP")
         .arg(std::process::id().to_string())
@@ -497,4 +499,30 @@ async fn sighup_reloads_a_rewrite_that_polling_cannot_see() {
     assert!(status.success());
     let set = next_set(&rx).await;
     assert_eq!(set.get("one").unwrap().amount, Amount::Fraction(0.2));
+}
+
+#[tokio::test]
+async fn a_reload_request_rereads_the_file_and_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("allocations.toml");
+    std::fs::write(&path, ONE).unwrap();
+    let mut source = StaticFileSource::new(&path, routes());
+    source.load().unwrap();
+    let (tx, rx) = async_channel::bounded(1);
+    let (requests, requests_rx) = async_channel::bounded(1);
+    // Polling hourly: only the request can bring the change.
+    let _watcher = spawn_watcher(source, Duration::from_secs(3600), tx, requests_rx);
+    let ask = || async {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        requests.send(reply).await.unwrap();
+        answer.await.unwrap()
+    };
+    assert_eq!(ask().await, Ok(1));
+    std::fs::write(&path, format!("{ONE}{TWO}")).unwrap();
+    assert_eq!(ask().await, Ok(2));
+    assert_eq!(ids(&next_set(&rx).await), ["one", "two"]);
+    std::fs::write(&path, format!("{ONE}{BAD}")).unwrap();
+    let refused = ask().await.unwrap_err();
+    assert!(refused.contains("pool-z"), "{refused}");
+    assert!(rx.try_recv().is_err(), "a refused file sends nothing");
 }

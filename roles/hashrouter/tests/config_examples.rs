@@ -804,3 +804,16 @@ fn job_declaration_refusals_name_their_field() {
         assert_refused(&text, field);
     }
 }
+
+#[test]
+fn api_settings_are_checked() {
+    assert_refused(&with("[api]\nlisten = \"localhost\"\n"), "api.listen");
+    assert_refused(
+        &with("[api]\ntoken_file = \"t\"\ntoken_env = \"T\"\n"),
+        "api.token_file",
+    );
+    assert_refused(&with("[api]\ntoken_env = \"\"\n"), "api.token_env");
+    assert_refused(&with("[api]\ntoken = \"secret\"\n"), "token");
+    let config = Config::parse(&with("[api]\n")).unwrap();
+    assert_eq!(config.api.unwrap().listen, "127.0.0.1:9100");
+}

@@ -17,4 +17,4 @@ pub use error::{AllocationError, Entry, EntryError};
 pub use set::AllocationSet;
 pub use static_file::{parse, reload};
 pub use utc_time::parse_utc;
-pub use watch::{spawn_watcher, ReloadOutcome, StaticFileSource};
+pub use watch::{spawn_watcher, ReloadOutcome, ReloadRequest, StaticFileSource};

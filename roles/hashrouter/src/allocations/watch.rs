@@ -95,8 +95,12 @@ impl StaticFileSource {
     }
 }
 
-/// Watches `source` every `period` and on SIGHUP (Unix), sending each new valid set on `sets`
-/// (give it a bounded channel). A refused file is logged, naming every bad entry, and nothing
+/// A request to reload the file now (from the API), answered with the number of allocations
+/// in force afterwards or why the file was refused.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<usize, String>>;
+
+/// Watches `source` every `period`, on SIGHUP (Unix) and on each of `requests`, sending each
+/// new valid set on `sets` (give it a bounded channel). A refused file is logged, naming every bad entry, and nothing
 /// is sent: the receiver keeps the allocations in force. Ends when the handle is aborted or
 /// when `sets` is found closed (checked every `period`).
 ///
@@ -107,23 +111,38 @@ pub fn spawn_watcher(
     mut source: StaticFileSource,
     period: Duration,
     sets: async_channel::Sender<AllocationSet>,
+    requests: async_channel::Receiver<ReloadRequest>,
 ) -> tokio::task::JoinHandle<()> {
     let mut hangups = Hangups::install();
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !sets.is_closed() {
-            let forced = tokio::select! {
-                _ = ticks.tick() => false,
-                () = hangups.next() => true,
+            let (forced, reply) = tokio::select! {
+                _ = ticks.tick() => (false, None),
+                () = hangups.next() => {
+                    tracing::info!("SIGHUP: reloading allocations");
+                    (true, None)
+                }
+                Ok(reply) = requests.recv() => {
+                    tracing::info!("API request: reloading allocations");
+                    (true, Some(reply))
+                }
             };
             let path = source.path().display().to_string();
             let outcome = if forced {
-                tracing::info!(path, "SIGHUP: reloading allocations");
                 source.refresh()
             } else {
                 source.poll()
             };
+            if let Some(reply) = reply {
+                let answer = match &outcome {
+                    ReloadOutcome::Refused(error) => Err(error.to_string()),
+                    ReloadOutcome::Loaded(set) => Ok(set.len()),
+                    ReloadOutcome::Unchanged => Ok(source.current().map_or(0, |s| s.len())),
+                };
+                let _ = reply.send(answer);
+            }
             match outcome {
                 ReloadOutcome::Unchanged => {
                     if forced {

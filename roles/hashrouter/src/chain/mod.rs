@@ -13,5 +13,5 @@ pub mod wallet_key;
 pub mod watcher;
 
 pub use destination::{Destination, DestinationError, DestinationPool};
-pub use status::{ChainSnapshot, ContractPhase, ContractSnapshot};
+pub use status::{ChainSnapshot, ContractPhase, ContractSnapshot, ReadProgress};
 pub use watcher::{spawn_watcher, ChainUpdate, ContractRoute, WatcherSettings};

@@ -49,7 +49,17 @@ pub struct ChainSnapshot {
     pub last_error: Option<String>,
     /// Wall-clock time of the last full reconciliation.
     pub reconciled_at_unix: Option<u64>,
+    /// While the first full read of the contracts is under way: how far it got.
+    pub startup: Option<ReadProgress>,
     pub contracts: Vec<ContractSnapshot>,
+}
+
+/// How far a read of every contract got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadProgress {
+    pub done: u64,
+    /// `None` until the factory's list is read.
+    pub total: Option<u64>,
 }
 
 impl ChainSnapshot {

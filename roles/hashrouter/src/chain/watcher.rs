@@ -414,6 +414,7 @@ impl Watcher {
                 stale_since_unix: self.stale_since,
                 last_error: self.last_error.clone(),
                 reconciled_at_unix: self.reconciled_at,
+                startup: None,
                 contracts,
             },
             routes,

@@ -2,11 +2,17 @@
 //! devices, work the pool acknowledged, shares the pool rejected and stale shares. A route's
 //! work is divided among its allocations in proportion to what each was granted.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::store::AccountingDelta;
 
+use super::delivery::{AllocationTotals, DeliveryWindow, RouteHistory};
 use super::RouteId;
+
+/// Allocations whose running totals are kept beyond those in force: old contracts' totals are
+/// in the store, memory must not grow with every contract ever sold.
+const MAX_ALLOCATION_TOTALS: usize = 4096;
 
 /// One route's figures for the current minute.
 #[derive(Debug, Clone, Copy, Default)]
@@ -19,11 +25,15 @@ struct Minute {
     stale_shares: u64,
 }
 
-/// The current minute of every route, and what each route's allocations were granted.
+/// The current minute of every route, and what each route's allocations were granted; for
+/// the operator, every route's last hour and every allocation's running totals.
 #[derive(Debug)]
 pub struct Accounting {
     minute: Option<i64>,
     routes: Vec<Minute>,
+    history: Vec<RouteHistory>,
+    /// By (route name, allocation id).
+    allocation_totals: HashMap<(String, String), AllocationTotals>,
     /// Per route: (allocation id, granted H/s).
     grants: Vec<Vec<(String, f64)>>,
     oversubscribed: Option<String>,
@@ -35,6 +45,8 @@ impl Accounting {
         Accounting {
             minute: None,
             routes: vec![Minute::default(); routes],
+            history: vec![RouteHistory::default(); routes],
+            allocation_totals: HashMap::new(),
             grants: vec![Vec::new(); routes],
             oversubscribed: None,
             started: now,
@@ -46,9 +58,11 @@ impl Accounting {
         let index = route.0 as usize;
         if index >= self.routes.len() {
             self.routes.resize(index + 1, Minute::default());
+            self.history.resize(index + 1, RouteHistory::default());
             self.grants.resize(index + 1, Vec::new());
         }
         self.routes[index] = Minute::default();
+        self.history[index] = RouteHistory::default();
         self.grants[index].clear();
     }
 
@@ -61,6 +75,9 @@ impl Accounting {
             m.seen_shares += 1;
             m.seen_work += work;
         }
+        if let Some(h) = self.history.get_mut(route.0 as usize) {
+            h.on_seen(work);
+        }
     }
 
     pub fn on_acked(&mut self, route: RouteId, work: f64) {
@@ -68,6 +85,58 @@ impl Accounting {
             m.acked_shares += 1;
             m.acked_work += work;
         }
+        if let Some(h) = self.history.get_mut(route.0 as usize) {
+            h.on_acked(work);
+        }
+    }
+
+    /// `seconds` passed with each route's target rate as given (indexed by route).
+    pub fn on_elapsed(&mut self, seconds: f64, targets: impl Iterator<Item = f64>) {
+        for (history, target) in self.history.iter_mut().zip(targets) {
+            history.on_elapsed(seconds, target);
+        }
+    }
+
+    /// Route `route`'s window of the last `minutes` minutes (the one in progress included).
+    pub fn window(&self, route: RouteId, minutes: usize) -> DeliveryWindow {
+        self.history
+            .get(route.0 as usize)
+            .map_or_else(DeliveryWindow::default, |h| h.window(minutes))
+    }
+
+    /// What the route's allocations were granted now: (allocation id, H/s).
+    pub fn grants(&self, route: RouteId) -> &[(String, f64)] {
+        self.grants.get(route.0 as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// An allocation's totals in completed minutes, plus its part of the minute in progress.
+    pub fn allocation_totals(&self, route: RouteId, name: &str, id: &str) -> AllocationTotals {
+        let key = (name.to_string(), id.to_string());
+        let mut totals = self
+            .allocation_totals
+            .get(&key)
+            .copied()
+            .unwrap_or_default();
+        let index = route.0 as usize;
+        if let (Some(h), Some(grants)) = (self.history.get(index), self.grants.get(index)) {
+            let total: f64 = grants.iter().map(|(_, g)| g).sum();
+            let granted = grants
+                .iter()
+                .find(|(g, _)| g == id)
+                .map_or(0.0, |(_, g)| *g);
+            if total > 0.0 {
+                let current = h.current().scaled(granted / total);
+                totals.seen_work += current.seen_work;
+                totals.acked_work += current.acked_work;
+            }
+        }
+        totals
+    }
+
+    /// Totals an allocation was delivered before a restart (from the store).
+    pub fn restore_allocation(&mut self, route: &str, id: &str, totals: AllocationTotals) {
+        self.allocation_totals
+            .insert((route.to_string(), id.to_string()), totals);
     }
 
     pub fn on_rejected(&mut self, route: RouteId) {
@@ -126,6 +195,9 @@ impl Accounting {
     }
 
     fn rows(&mut self, previous: i64, names: &[String]) -> Vec<AccountingDelta> {
+        for history in &mut self.history {
+            history.roll();
+        }
         let mut deltas = Vec::new();
         for (i, m) in self.routes.iter_mut().enumerate() {
             let m = std::mem::take(m);
@@ -138,9 +210,26 @@ impl Accounting {
             let total: f64 = grants.iter().map(|(_, g)| g).sum();
             if total > 0.0 {
                 for (id, granted) in grants {
-                    deltas.push(delta(previous, name, Some(id), &m, granted / total));
+                    let delta = delta(previous, name, Some(id), &m, granted / total);
+                    let totals = self
+                        .allocation_totals
+                        .entry((name.clone(), id.clone()))
+                        .or_default();
+                    totals.seen_work += delta.seen_work;
+                    totals.acked_work += delta.acked_work;
+                    totals.since_minute.get_or_insert(previous);
+                    deltas.push(delta);
                 }
             }
+        }
+        if self.allocation_totals.len() > MAX_ALLOCATION_TOTALS {
+            let granted = &self.grants;
+            self.allocation_totals.retain(|(route, id), _| {
+                names
+                    .iter()
+                    .zip(granted)
+                    .any(|(name, grants)| name == route && grants.iter().any(|(g, _)| g == id))
+            });
         }
         deltas
     }

@@ -173,6 +173,8 @@ pub struct Device {
     /// Id of the last job sent, so a new device or upstream gets the current one exactly once.
     pub last_job_sent: Option<u32>,
     pub counters: DeviceCounters,
+    /// When its last valid share came.
+    pub last_share_at: Option<Instant>,
     /// SV2 only: accepted shares waiting for the next SubmitShares.Success.
     pub pending_acks: PendingAcks,
 }
@@ -195,6 +197,7 @@ impl Device {
             kind,
             route: super::RouteId::DEFAULT,
             connected_at: now,
+            last_share_at: None,
             extranonce_prefix,
             rollable_extranonce_size: rollable,
             subscribed: false,

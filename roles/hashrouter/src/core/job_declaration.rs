@@ -8,6 +8,7 @@ use tracing::{info, warn};
 use work::Target;
 
 use super::declarator::{Declarator, DeclaratorOutput, DeclareContext};
+use super::events::EventKind;
 use super::jobs::{DeviceJob, PrevHash, UpstreamJob};
 use super::route::JobSource;
 use super::solo::SOLO_AFTER;
@@ -188,6 +189,12 @@ impl Core {
                     let r = &mut self.routes[route.0 as usize];
                     if r.source != JobSource::Declared {
                         info!(route = %r.name, "mining declared jobs");
+                        self.events.push(
+                            now,
+                            EventKind::JobDeclaration,
+                            Some(&r.name),
+                            "mining declared jobs",
+                        );
                     }
                     r.source = JobSource::Declared;
                     self.restart_route(route, job, prev, now);
@@ -196,6 +203,9 @@ impl Core {
                     let r = &mut self.routes[route.0 as usize];
                     if r.source == JobSource::Declared {
                         warn!(route = %r.name, %reason, "job declaration failed: mining the pool's jobs");
+                        let message = format!("job declaration failed ({reason}): pool's jobs");
+                        self.events
+                            .push(now, EventKind::JobDeclaration, Some(&r.name), message);
                         r.source = JobSource::Pool;
                         if let Some((job, prev)) = r.pool_work.current() {
                             self.restart_route(route, job, prev, now);
@@ -246,10 +256,14 @@ impl Core {
         };
         let r = &mut self.routes[0];
         if r.source != JobSource::Solo {
+            let reason = r.error.as_deref().unwrap_or("no pool channel");
             warn!(
-                reason = r.error.as_deref().unwrap_or("no pool channel"),
+                reason,
                 "default pool unreachable: solo mining on the node's templates"
             );
+            let message = format!("default pool unreachable ({reason}): solo mining");
+            self.events
+                .push(now, EventKind::Solo, Some(&r.name), message);
             let target = Target::from_compact(tip.nbits).unwrap_or(Target::MAX);
             // A channel of our own: its target is the network's, so the only shares that "go
             // upstream" are blocks, which go to the template provider.
@@ -299,6 +313,13 @@ impl Core {
             %device,
             "block found"
         );
+        let message = format!(
+            "block {} found by device {device} on {} jobs",
+            hex::encode(block_hash),
+            r.source.as_str()
+        );
+        self.events
+            .push(share.at, EventKind::Block, Some(&r.name), message);
         let Some(template_id) = template_id else {
             return;
         };
@@ -370,6 +391,8 @@ pub(super) struct BlockShare<'a> {
     pub version: u32,
     pub ntime: u32,
     pub nonce: u32,
+    /// When it was submitted.
+    pub at: Instant,
 }
 
 /// Serialized size and sigop cost of coinbase outputs.

@@ -12,7 +12,9 @@
 mod accounting;
 mod coinbase;
 mod declarator;
+mod delivery;
 mod device;
+mod events;
 mod fanout;
 mod jds_events;
 mod job_declaration;
@@ -48,9 +50,11 @@ use tracing::debug;
 use work::Target;
 
 pub use declarator::DeclaratorState;
+pub use delivery::{AllocationTotals, DeliveryWindow, HISTORY_MINUTES};
 pub use device::{
     ConnectionId, DeviceCounters, DeviceId, DeviceKind, DeviceRequest, RequestId, Submit,
 };
+pub use events::{EventKind, EventSnapshot, EVENT_LOG_CAPACITY};
 pub use jds_events::{CustomJob, JdsCommand, JdsEvent};
 pub use jobs::{DeviceJob, PrevHash, UpstreamJob};
 pub use lines::Line;
@@ -58,8 +62,8 @@ pub use route_table::{RouteTableError, SLOT_REUSE_DELAY};
 pub use scheduler::{RouteId, SchedulerConfig};
 pub use share::ShareRejection;
 pub use snapshot::{
-    DeclarationSnapshot, DeviceSnapshot, NodeSnapshot, RouteSnapshot, TemplatesSnapshot,
-    UpstreamSnapshot,
+    AllocationSnapshot, DeclarationSnapshot, DeviceSnapshot, NodeSnapshot, RouteSnapshot,
+    TemplatesSnapshot, UpstreamSnapshot,
 };
 pub use sv2_messages::{setup_flags, Sv2Message, Sv2Request, Sv2Submit, SV2_VERSION};
 pub use template_events::{Solution, Template, TemplateCommand, TemplateEvent, TemplateTip};
@@ -180,6 +184,12 @@ pub struct Core {
     templates: template_feed::TemplateFeed,
     /// Solo mining, when a payout is configured.
     solo: Option<solo::Solo>,
+    /// What changed in routing, for the operator.
+    events: events::EventLog,
+    /// The last tick: its instant and wall-clock second.
+    clock: Option<(Instant, u64)>,
+    /// The farm's hashrate estimate at the last tick (H/s).
+    farm_hashrate: f64,
     actions: VecDeque<Action>,
 }
 
@@ -243,6 +253,9 @@ impl Core {
             pending_restore: Default::default(),
             templates: Default::default(),
             solo,
+            events: Default::default(),
+            clock: None,
+            farm_hashrate: 0.0,
             actions: VecDeque::new(),
         };
         core.enable_job_declaration();
@@ -375,6 +388,7 @@ impl Core {
         let difficulty = credited.difficulty();
         d.counters.accepted += 1;
         d.counters.accepted_work += difficulty;
+        d.last_share_at = Some(now);
         let device_route = d.route;
         let next_job = self.route(device_route).jobs.next_job_id();
         let d = self
@@ -397,6 +411,7 @@ impl Core {
             rolled_extranonce,
             nonce,
             ntime,
+            now,
         );
         Ok(AcceptedShare {
             difficulty,
@@ -416,6 +431,7 @@ impl Core {
         rolled_extranonce: &[u8],
         nonce: u32,
         ntime: u32,
+        now: Instant,
     ) {
         let is_block = Target::from_compact(job.nbits).is_some_and(|t| t.is_met_by(&valid.hash));
         if is_block {
@@ -424,6 +440,7 @@ impl Core {
                 version: valid.version,
                 ntime,
                 nonce,
+                at: now,
             };
             self.on_block(route, device, job, &valid.hash, share);
         }
@@ -470,6 +487,17 @@ impl Core {
     /// split between routes, and a minute's accounting. `unix` is the wall-clock time in
     /// seconds, for allocations' start and end and for accounting minutes.
     pub fn tick(&mut self, now: Instant, unix: u64) {
+        if let Some((last, _)) = self.clock {
+            let elapsed = now.saturating_duration_since(last).as_secs_f64();
+            let mut targets: Vec<f64> = self.scheduler.routes().iter().map(|a| a.target).collect();
+            // The default route is allocated what the others leave of the farm.
+            let others: f64 = targets.iter().skip(1).sum();
+            if let Some(default) = targets.first_mut() {
+                *default = (self.farm_hashrate - others).max(0.0);
+            }
+            self.accounting.on_elapsed(elapsed, targets.into_iter());
+        }
+        self.clock = Some((now, unix));
         let next_jobs: Vec<u32> = self.routes.iter().map(|r| r.jobs.next_job_id()).collect();
         let mut changes = Vec::new();
         for d in self.devices.values_mut() {
@@ -518,6 +546,8 @@ impl Core {
                 difficulty: d.vardiff.difficulty(),
                 hashrate: d.hashrate(now),
                 counters: d.counters.clone(),
+                connected_for: now.saturating_duration_since(d.connected_at),
+                last_share_ago: d.last_share_at.map(|at| now.saturating_duration_since(at)),
             })
             .collect();
         devices.sort_by_key(|d| d.id);
@@ -530,6 +560,8 @@ impl Core {
                 name: r.name.clone(),
                 upstream: UpstreamSnapshot {
                     connected: r.channel.is_some(),
+                    endpoint: r.endpoint.as_ref().map(|(address, _)| address.clone()),
+                    on_backup: r.endpoint.as_ref().is_some_and(|(_, backup)| *backup),
                     channel_id: r.channel.as_ref().map(|c| c.channel_id),
                     difficulty: r.channel.as_ref().map(|c| c.target.difficulty()),
                     counters: r.counters.clone(),
@@ -547,8 +579,14 @@ impl Core {
                     declared: j.declared,
                     fallbacks: j.fallbacks,
                 }),
+                last_10m: self.accounting.window(RouteId(i as u16), 10),
+                last_1h: self.accounting.window(RouteId(i as u16), 60),
             })
             .collect();
+        let unix = self.clock.map_or(0, |(at, unix)| {
+            unix + now.saturating_duration_since(at).as_secs()
+        });
+        let allocations = self.allocation_snapshots(&routes, unix);
         NodeSnapshot {
             upstream: routes[0].upstream.clone(),
             devices,
@@ -561,7 +599,58 @@ impl Core {
                 error: self.templates.error.clone(),
             },
             chain: None,
+            farm_hashrate: self.farm_hashrate,
+            allocations,
+            events: self.events.snapshot(now),
+            unix,
         }
+    }
+
+    /// Every allocation with its grant now and its part of its route's delivery.
+    fn allocation_snapshots(&self, routes: &[RouteSnapshot], unix: u64) -> Vec<AllocationSnapshot> {
+        self.allocations
+            .allocations()
+            .iter()
+            .map(|a| {
+                let route = self.route_id(&a.route);
+                let grants = route.map_or(&[][..], |r| self.accounting.grants(r));
+                let total_granted: f64 = grants.iter().map(|(_, g)| g).sum();
+                let granted_hs = grants
+                    .iter()
+                    .find(|(id, _)| *id == a.id)
+                    .map_or(0.0, |(_, g)| *g);
+                let share = if total_granted > 0.0 {
+                    granted_hs / total_granted
+                } else {
+                    0.0
+                };
+                let route_snapshot = route.and_then(|r| routes.get(r.0 as usize));
+                let window = |w: fn(&RouteSnapshot) -> DeliveryWindow| {
+                    route_snapshot.map_or_else(DeliveryWindow::default, |r| w(r).scaled(share))
+                };
+                AllocationSnapshot {
+                    id: a.id.clone(),
+                    route: a.route.clone(),
+                    amount: a.amount,
+                    start: a.start,
+                    end: a.end,
+                    active: a.is_active(unix),
+                    requested_hs: a.amount.requested_hs(self.farm_hashrate),
+                    granted_hs,
+                    last_10m: window(|r| r.last_10m),
+                    last_1h: window(|r| r.last_1h),
+                    total: route.map_or_else(AllocationTotals::default, |r| {
+                        self.accounting.allocation_totals(r, &a.route, &a.id)
+                    }),
+                    owed: route_snapshot.map_or(0.0, |r| r.owed * share),
+                }
+            })
+            .collect()
+    }
+
+    /// Delivery an allocation had before a restart, from the store.
+    pub fn restore_allocation(&mut self, route: &str, id: &str, totals: AllocationTotals) {
+        self.accounting.restore_allocation(route, id, totals);
     }
 }
 

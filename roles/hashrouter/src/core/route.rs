@@ -34,6 +34,8 @@ pub struct Route {
     pub declarator: Option<Declarator>,
     /// Since when the route has had no pool channel (`None` while it has one).
     pub down_since: Option<Instant>,
+    /// The endpoint of the current (or last) connection, and whether it is a backup.
+    pub endpoint: Option<(String, bool)>,
 }
 
 /// Where a route's jobs come from.
@@ -119,6 +121,7 @@ impl Route {
             pool_work: PoolWork::default(),
             declarator: None,
             down_since: None,
+            endpoint: None,
         }
     }
 }

@@ -10,13 +10,37 @@ use tracing::{info, warn};
 use crate::allocations::AllocationSet;
 use crate::store::OwedState;
 
+use super::events::EventKind;
 use super::scheduler::Move;
 use super::{Action, Core, RouteId};
 
 impl Core {
     /// Replaces the allocations in force (a reloaded file, a chain update).
-    pub fn set_allocations(&mut self, allocations: AllocationSet) {
+    pub fn set_allocations(&mut self, allocations: AllocationSet, now: Instant) {
         info!(allocations = allocations.len(), "allocations in force");
+        let old = self.allocations.allocations();
+        for new in allocations.allocations() {
+            let (kind, message) = match old.iter().find(|a| a.id == new.id) {
+                None => (EventKind::AllocationAdded, "allocation added"),
+                Some(previous) if previous != new => {
+                    (EventKind::AllocationChanged, "allocation changed")
+                }
+                Some(_) => continue,
+            };
+            let message = format!("{message}: {} {}", new.id, describe(new));
+            self.events.push(now, kind, Some(&new.route), message);
+        }
+        for gone in old {
+            if !allocations.allocations().iter().any(|a| a.id == gone.id) {
+                let message = format!("allocation removed: {}", gone.id);
+                self.events.push(
+                    now,
+                    EventKind::AllocationRemoved,
+                    Some(&gone.route),
+                    message,
+                );
+            }
+        }
         self.allocations = allocations;
     }
 
@@ -82,8 +106,9 @@ impl Core {
 
     /// Targets from the allocations, then the scheduler's moves.
     pub(super) fn split(&mut self, now: Instant, unix: u64) {
+        let farm = self.scheduler.farm_hashrate(now);
+        self.farm_hashrate = farm;
         if self.routes.len() > 1 {
-            let farm = self.scheduler.farm_hashrate(now);
             let resolution = self.allocations.resolve(unix, farm, self.config.policy);
             let targets: Vec<f64> = self
                 .routes
@@ -108,10 +133,18 @@ impl Core {
                 .accounting
                 .set_oversubscribed(report.clone(), now, warm_up)
             {
-                match report {
-                    Some(report) => warn!(%report, "allocations over-subscribed"),
-                    None => info!("allocations no longer over-subscribed"),
-                }
+                let message = match report {
+                    Some(report) => {
+                        warn!(%report, "allocations over-subscribed");
+                        format!("allocations over-subscribed: {report}")
+                    }
+                    None => {
+                        info!("allocations no longer over-subscribed");
+                        "allocations no longer over-subscribed".to_string()
+                    }
+                };
+                self.events
+                    .push(now, EventKind::Oversubscribed, None, message);
             }
         }
         for m in self.scheduler.tick(now) {
@@ -142,4 +175,21 @@ impl Core {
         let owed = self.owed_states(unix);
         self.actions.push_back(Action::Account { deltas, owed });
     }
+}
+
+/// An allocation's amount and period, for the event log.
+fn describe(allocation: &contracts::Allocation) -> String {
+    let amount = match allocation.amount {
+        contracts::Amount::Hashrate(hs) => format!("{hs:.4e} H/s"),
+        contracts::Amount::Fraction(f) => format!("{:.1}% of the farm", f * 100.0),
+    };
+    let period = match (allocation.start, allocation.end) {
+        (None, None) => String::new(),
+        (start, end) => format!(
+            " from {} to {}",
+            start.map_or("now".to_string(), |s| s.to_string()),
+            end.map_or("open end".to_string(), |e| e.to_string())
+        ),
+    };
+    format!("({amount}{period}) to route {}", allocation.route)
 }

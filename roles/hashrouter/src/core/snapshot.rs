@@ -1,6 +1,12 @@
-//! Read-only pictures of the core's state, for the demo table, tests and (later) the API.
+//! Read-only pictures of the core's state, for the demo table, tests and the API.
 
+use std::time::Duration;
+
+use contracts::Amount;
+
+use super::delivery::{AllocationTotals, DeliveryWindow};
 use super::device::{DeviceCounters, DeviceId, DeviceKind};
+use super::events::EventSnapshot;
 use super::upstream::UpstreamCounters;
 
 /// One device as the operator sees it.
@@ -18,12 +24,19 @@ pub struct DeviceSnapshot {
     /// H/s estimated from accepted work since it connected.
     pub hashrate: f64,
     pub counters: DeviceCounters,
+    pub connected_for: Duration,
+    /// Since its last valid share; `None` before the first.
+    pub last_share_ago: Option<Duration>,
 }
 
 /// The upstream channel as the operator sees it.
 #[derive(Debug, Clone)]
 pub struct UpstreamSnapshot {
     pub connected: bool,
+    /// The endpoint of the open channel, or of the last one.
+    pub endpoint: Option<String>,
+    /// Whether that endpoint is a backup (or where the pool redirected us), not the primary.
+    pub on_backup: bool,
     pub channel_id: Option<u32>,
     pub difficulty: Option<f64>,
     pub counters: UpstreamCounters,
@@ -51,6 +64,32 @@ pub struct RouteSnapshot {
     pub jobs_from: &'static str,
     /// For routes with job declaration.
     pub job_declaration: Option<DeclarationSnapshot>,
+    /// Allocated, seen and acknowledged work over the last 10 minutes and the last hour.
+    pub last_10m: DeliveryWindow,
+    pub last_1h: DeliveryWindow,
+}
+
+/// One allocation (a contract, an entry of the allocations file) and what it was delivered.
+#[derive(Debug, Clone)]
+pub struct AllocationSnapshot {
+    pub id: String,
+    pub route: String,
+    pub amount: Amount,
+    /// Unix seconds; `None`: from before the node knew it / open-ended.
+    pub start: Option<u64>,
+    pub end: Option<u64>,
+    /// In force now.
+    pub active: bool,
+    /// H/s it asks for now, and what the farm gives it after over-subscription.
+    pub requested_hs: f64,
+    pub granted_hs: f64,
+    /// Its part (by grant) of its route's windows.
+    pub last_10m: DeliveryWindow,
+    pub last_1h: DeliveryWindow,
+    /// Delivered since its start (restored from the store after a restart).
+    pub total: AllocationTotals,
+    /// Its part of its route's owed work (hashes).
+    pub owed: f64,
 }
 
 /// A route's job declaration as the operator sees it.
@@ -89,4 +128,12 @@ pub struct NodeSnapshot {
     pub templates: TemplatesSnapshot,
     /// The on-chain allocation source, when configured (filled in by the node, not the core).
     pub chain: Option<crate::chain::ChainSnapshot>,
+    /// The farm's measured hashrate, H/s.
+    pub farm_hashrate: f64,
+    /// Every allocation the node knows, in force or not, in purchase order.
+    pub allocations: Vec<AllocationSnapshot>,
+    /// The event log, newest first.
+    pub events: Vec<EventSnapshot>,
+    /// Wall-clock seconds of this snapshot (from the last tick), 0 before the first tick.
+    pub unix: u64,
 }

@@ -11,6 +11,12 @@ use super::jobs::{ExtranonceLayout, UpstreamJob};
 /// What the pool said, translated by the network layer from SV2 messages of our channel.
 #[derive(Debug, Clone)]
 pub enum UpstreamEvent {
+    /// The connection is up, to `address`: a backup endpoint (or a redirect) when not
+    /// `primary`. Comes before `ChannelOpened`.
+    Endpoint {
+        address: String,
+        primary: bool,
+    },
     ChannelOpened {
         channel_id: u32,
         target: [u8; 32],

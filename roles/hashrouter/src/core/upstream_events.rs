@@ -6,6 +6,7 @@ use std::time::Instant;
 use tracing::{debug, info, warn};
 use work::Target;
 
+use super::events::EventKind;
 use super::route::JobSource;
 use super::upstream::{UpstreamChannel, Verdict};
 use super::{Action, Core, PrevHash, RouteId, UpstreamEvent};
@@ -18,6 +19,9 @@ impl Core {
             return;
         }
         match event {
+            UpstreamEvent::Endpoint { address, primary } => {
+                self.routes[index].endpoint = Some((address, !primary));
+            }
             UpstreamEvent::ChannelOpened {
                 channel_id,
                 target,
@@ -49,8 +53,25 @@ impl Core {
                     "upstream channel open"
                 );
                 let r = &mut self.routes[index];
+                let (kind, message) = match &r.endpoint {
+                    Some((address, true)) => (
+                        EventKind::Failover,
+                        format!("channel open on backup endpoint {address}"),
+                    ),
+                    Some((address, false)) => {
+                        (EventKind::UpstreamUp, format!("channel open on {address}"))
+                    }
+                    None => (EventKind::UpstreamUp, "channel open".to_string()),
+                };
+                self.events.push(now, kind, Some(&r.name), message);
                 if r.source == JobSource::Solo {
                     info!(route = %r.name, "pool back: leaving solo mining");
+                    self.events.push(
+                        now,
+                        EventKind::Solo,
+                        Some(&r.name),
+                        "pool back: solo mining stopped",
+                    );
                 }
                 r.epoch += 1;
                 r.error = None;
@@ -196,6 +217,14 @@ impl Core {
             UpstreamEvent::Failed { reason } => self.routes[index].error = Some(reason),
             UpstreamEvent::Disconnected => {
                 let r = &mut self.routes[index];
+                if r.channel.is_some() && r.source != JobSource::Solo {
+                    let message = match &r.error {
+                        Some(error) => format!("upstream lost: {error}"),
+                        None => "upstream lost".to_string(),
+                    };
+                    self.events
+                        .push(now, EventKind::UpstreamDown, Some(&r.name), message);
+                }
                 if r.source == JobSource::Solo {
                     return;
                 }

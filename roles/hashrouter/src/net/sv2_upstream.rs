@@ -185,6 +185,16 @@ async fn session(
         _ => 0,
     };
     info!(channel_id, group_channel_id, "channel open");
+    let endpoint = UpstreamEvent::Endpoint {
+        address: address.to_string(),
+        primary: settings
+            .endpoints
+            .first()
+            .is_some_and(|first| first == address),
+    };
+    if !link.send(endpoint).await {
+        return Err(UpstreamError::Shutdown);
+    }
     let ids = ChannelIds {
         channel: channel_id,
         group: group_channel_id,

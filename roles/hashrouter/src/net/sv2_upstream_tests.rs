@@ -58,10 +58,17 @@ impl Client {
         }
     }
 
+    /// The next event for the core, past the `Endpoint` report (always the primary here).
     async fn event(&self) -> UpstreamEvent {
-        match next_input(&self.inbox).await {
-            CoreInput::Upstream { event, .. } => event,
-            other => panic!("expected an upstream event, got {other:?}"),
+        loop {
+            match next_input(&self.inbox).await {
+                CoreInput::Upstream {
+                    event: UpstreamEvent::Endpoint { primary, .. },
+                    ..
+                } => assert!(primary),
+                CoreInput::Upstream { event, .. } => return event,
+                other => panic!("expected an upstream event, got {other:?}"),
+            }
         }
     }
 

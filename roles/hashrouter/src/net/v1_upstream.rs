@@ -162,6 +162,16 @@ async fn session(
         connected = connect(settings, address) => connected?,
         _ = shutdown.changed() => return Err(V1UpstreamError::Shutdown),
     };
+    let endpoint = UpstreamEvent::Endpoint {
+        address: address.to_string(),
+        primary: settings
+            .endpoints
+            .first()
+            .is_some_and(|first| first == address),
+    };
+    if !link.send(endpoint).await {
+        return Err(V1UpstreamError::Shutdown);
+    }
     let mut state = V1Session::new(
         &settings.user_identity,
         settings.password.as_deref().unwrap_or("x"),

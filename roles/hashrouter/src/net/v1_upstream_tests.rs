@@ -22,6 +22,8 @@ struct Task {
     inbox: async_channel::Receiver<CoreInput>,
     shutdown: watch::Sender<bool>,
     handle: tokio::task::JoinHandle<()>,
+    /// `Endpoint` events: (address, primary).
+    endpoints: std::sync::Mutex<Vec<(String, bool)>>,
 }
 
 impl Task {
@@ -51,22 +53,31 @@ impl Task {
             inbox,
             shutdown,
             handle,
+            endpoints: Default::default(),
         }
     }
 
     /// The next event for the core.
+    /// The next event for the core; the endpoints connected to are noted aside.
     async fn event(&self) -> UpstreamEvent {
-        let input = tokio::time::timeout(WAIT, self.inbox.recv())
-            .await
-            .expect("an event in time")
-            .expect("task running");
-        match input {
-            CoreInput::Upstream {
-                route: RouteId(1),
-                generation: 7,
-                event,
-            } => event,
-            other => panic!("unexpected input {other:?}"),
+        loop {
+            let input = tokio::time::timeout(WAIT, self.inbox.recv())
+                .await
+                .expect("an event in time")
+                .expect("task running");
+            match input {
+                CoreInput::Upstream {
+                    route: RouteId(1),
+                    generation: 7,
+                    event: UpstreamEvent::Endpoint { address, primary },
+                } => self.endpoints.lock().unwrap().push((address, primary)),
+                CoreInput::Upstream {
+                    route: RouteId(1),
+                    generation: 7,
+                    event,
+                } => return event,
+                other => panic!("unexpected input {other:?}"),
+            }
         }
     }
 
@@ -210,7 +221,18 @@ async fn a_refused_authorization_is_reported_and_retried() {
     // Tried again after the backoff, never opened in between.
     let mut again = PoolSide::accept(&listener).await;
     assert!(again.line().await.contains("mining.configure"));
-    assert!(task.inbox.is_empty());
+    while let Ok(input) = task.inbox.try_recv() {
+        assert!(
+            matches!(
+                input,
+                CoreInput::Upstream {
+                    event: UpstreamEvent::Endpoint { .. },
+                    ..
+                }
+            ),
+            "{input:?}"
+        );
+    }
     task.stop().await;
 }
 
@@ -218,7 +240,7 @@ async fn a_refused_authorization_is_reported_and_retried() {
 async fn client_reconnect_moves_the_route_to_the_given_endpoint() {
     let (first, address) = listener().await;
     let (second, second_address) = listener().await;
-    let task = Task::start(vec![address]);
+    let task = Task::start(vec![address.clone()]);
     let mut pool = PoolSide::accept(&first).await;
     pool.handshake(r#"{"id":3,"result":true,"error":null}"#)
         .await;
@@ -235,6 +257,8 @@ async fn client_reconnect_moves_the_route_to_the_given_endpoint() {
         .handshake(r#"{"id":3,"result":true,"error":null}"#)
         .await;
     expect_open(&task).await;
+    let endpoints = task.endpoints.lock().unwrap().clone();
+    assert_eq!(endpoints, [(address, true), (second_address, false)]);
     task.stop().await;
 }
 

@@ -61,9 +61,9 @@ impl ContractRoutes {
     }
 
     /// A new set from the allocations file.
-    pub fn on_static(&mut self, core: &mut Core, set: AllocationSet) {
+    pub fn on_static(&mut self, core: &mut Core, set: AllocationSet, now: Instant) {
         self.static_set = set;
-        self.push_allocations(core);
+        self.push_allocations(core, now);
     }
 
     /// A poll of the chain watcher.
@@ -125,15 +125,15 @@ impl ContractRoutes {
             allocations.push(contract.allocation);
         }
         self.chain_allocations = allocations;
-        self.push_allocations(core);
+        self.push_allocations(core, now);
     }
 
-    fn push_allocations(&mut self, core: &mut Core) {
+    fn push_allocations(&mut self, core: &mut Core, now: Instant) {
         let mut all = self.static_set.allocations().to_vec();
         all.extend(self.chain_allocations.iter().cloned());
         let set = AllocationSet::new(all);
         if self.in_force.as_ref() != Some(&set) {
-            core.set_allocations(set.clone());
+            core.set_allocations(set.clone(), now);
             self.in_force = Some(set);
         }
     }

@@ -21,8 +21,9 @@ use crate::chain::ChainUpdate;
 use crate::config::Config;
 use crate::config::RouteProtocol;
 use crate::core::{
-    Action, ConnectionId, Core, CoreConfig, DeviceId, DeviceRequest, Line, NodeSnapshot, RouteId,
-    Sv2Message, Sv2Request, TemplatesConfig, UpstreamEvent, UpstreamShare, VardiffConfig,
+    Action, AllocationTotals, ConnectionId, Core, CoreConfig, DeviceId, DeviceRequest, Line,
+    NodeSnapshot, RouteId, Sv2Message, Sv2Request, TemplatesConfig, UpstreamEvent, UpstreamShare,
+    VardiffConfig,
 };
 use crate::net::jds_client::JdsSettings;
 use crate::net::sv2_downstream::DownstreamSettings;
@@ -143,6 +144,7 @@ pub enum NodeError {
 pub struct NodeHandle {
     sv1_addr: SocketAddr,
     sv2_addr: Option<SocketAddr>,
+    api_addr: Option<SocketAddr>,
     inbox: async_channel::Sender<CoreInput>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -157,6 +159,11 @@ impl NodeHandle {
     /// Where SV2 devices and proxies connect, if the SV2 server is configured.
     pub fn sv2_addr(&self) -> Option<SocketAddr> {
         self.sv2_addr
+    }
+
+    /// Where the HTTP API, `/metrics` and the dashboard are served, if `[api]` is configured.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
     }
 
     /// The node's state now; `None` if the core task has stopped.
@@ -287,6 +294,10 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
         }
         None => None,
     };
+    let api_token = match &config.api {
+        Some(api) => api.load_token()?,
+        None => None,
+    };
     // Refused before anything listens: a node that cannot read its contracts must not start.
     let chain = match &config.lumerin {
         Some(lumerin) => Some((lumerin.watcher_settings()?, lumerin.wallet_key().load()?)),
@@ -304,6 +315,15 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             let (sv2_listener, addr) = bind("sv2.listen", &sv2.listen).await?;
             info!(sv2_addr = %addr, authority = %sv2.authority_public_key, "listening for SV2 devices");
             Some((sv2_listener, addr, settings))
+        }
+        None => None,
+    };
+
+    let api = match &config.api {
+        Some(api) => {
+            let (listener, addr) = bind("api.listen", &api.listen).await?;
+            info!(api_addr = %addr, "serving the API, /metrics and the dashboard on http://{addr}/");
+            Some((listener, addr))
         }
         None => None,
     };
@@ -330,6 +350,19 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
                 delivered.push((name, totals.seen_work));
             }
             core.restore(&states, &delivered, Instant::now());
+            for key in store.routes()? {
+                let Some(allocation) = key.allocation.as_deref() else {
+                    continue;
+                };
+                let totals = store.totals(&key.route, Some(allocation), i64::MIN, i64::MAX)?;
+                let since_minute = store.first_minute(&key.route, Some(allocation))?;
+                let totals = AllocationTotals {
+                    seen_work: totals.seen_work,
+                    acked_work: totals.acked_work,
+                    since_minute,
+                };
+                core.restore_allocation(&key.route, allocation, totals);
+            }
             info!(path = %store_config.data_dir.display(), routes = states.len(), "owed work restored");
             let (commands, receiver) = async_channel::bounded(STORE_QUEUE);
             Some((commands, spawn_store_writer(store, receiver)))
@@ -373,10 +406,18 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             shutdown_rx.clone(),
         ));
     }
+    let mut reload_requests = None;
     if let Some((source, set, period)) = allocations {
-        contract_routes.on_static(&mut core, set);
+        contract_routes.on_static(&mut core, set, Instant::now());
         let (sets_tx, sets_rx) = async_channel::bounded(4);
-        tasks.push(crate::allocations::spawn_watcher(source, period, sets_tx));
+        let (requests_tx, requests_rx) = async_channel::bounded(4);
+        reload_requests = Some(requests_tx);
+        tasks.push(crate::allocations::spawn_watcher(
+            source,
+            period,
+            sets_tx,
+            requests_rx,
+        ));
         tasks.push(forward(
             sets_rx,
             CoreInput::Allocations,
@@ -414,6 +455,26 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
         }));
     }
     let sv2_addr = sv2.as_ref().map(|(_, addr, _)| *addr);
+    let api_addr = api.as_ref().map(|(_, addr)| *addr);
+    if let Some((listener, _)) = api {
+        let settings = crate::api::ApiSettings {
+            info: crate::api::NodeInfo {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                started_unix: unix_now(),
+                sv1_addr,
+                sv2_addr,
+                template_provider: config.template_provider.is_some(),
+            },
+            token: api_token,
+            reload: reload_requests,
+        };
+        tasks.extend(crate::api::spawn(
+            listener,
+            settings,
+            inbox_tx.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
     if let Some((sv2_listener, _, settings)) = sv2 {
         let (inbox, shutdown) = (inbox_tx.clone(), shutdown_rx.clone());
         tasks.push(tokio::spawn(listener::run(
@@ -428,6 +489,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
     Ok(NodeHandle {
         sv1_addr,
         sv2_addr,
+        api_addr,
         inbox: inbox_tx,
         shutdown: shutdown_tx,
         tasks,
@@ -624,7 +686,7 @@ fn apply(
                 core.handle_jds(route, event, now)
             }
         }
-        CoreInput::Allocations(set) => contract_routes.on_static(core, set),
+        CoreInput::Allocations(set) => contract_routes.on_static(core, set, now),
         CoreInput::Chain(update) => contract_routes.on_chain(core, upstreams, update, now),
         CoreInput::Snapshot(reply) => {
             let mut snapshot = core.snapshot(now);

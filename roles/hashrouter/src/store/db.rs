@@ -263,6 +263,23 @@ impl Store {
         Ok(out)
     }
 
+    /// The first minute with an accounting row for one route or allocation.
+    pub fn first_minute(
+        &self,
+        route: &str,
+        allocation: Option<&str>,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT MIN(minute) FROM accounting_minute WHERE route = ?1 AND allocation = ?2",
+                params![route, allocation_key(allocation)],
+                |row| row.get::<_, Option<i64>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
     /// Every route and allocation with accounting rows or saved state, sorted.
     pub fn routes(&self) -> Result<Vec<RouteKey>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
