@@ -41,6 +41,8 @@ mod tests;
 #[cfg(test)]
 mod tests_jd;
 #[cfg(test)]
+mod tests_operator;
+#[cfg(test)]
 mod tests_sv2;
 
 use std::collections::{HashMap, VecDeque};

@@ -100,6 +100,9 @@ fn ranges_are_half_open_and_minutes_come_in_order() {
     assert_eq!(got, vec![(10, 1), (11, 2), (12, 3)]);
     assert_eq!(store.minutes("a", None, 11, 12).unwrap().len(), 1);
     assert_eq!(store.last_minute().unwrap(), Some(12));
+    assert_eq!(store.first_minute("a", None).unwrap(), Some(10));
+    assert_eq!(store.first_minute("other", None).unwrap(), Some(11));
+    assert_eq!(store.first_minute("a", Some("x")).unwrap(), None);
 }
 
 #[test]
