@@ -3,7 +3,8 @@
 # the interop tests against SRI's real binaries. Needs only the Rust toolchain: rustfmt and clippy
 # are added through rustup if missing, and scripts/interop.sh installs the SRI binaries (and the
 # capnproto package they build with) into ~/.cache/hashrouter-peers and npm stratum-pool-sha256
-# (with node and npm from apt if missing) into ~/.cache/hashrouter-npm on first use.
+# (with node and npm from apt if missing) into ~/.cache/hashrouter-npm on first use;
+# scripts/browser-test.sh installs Debian chromium (apt) and npm playwright-core there too.
 # Respects CARGO_TARGET_DIR if set. Tests bind to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,6 +26,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace --exclude interop"
 cargo test --workspace --exclude interop
 
+step "dashboard in headless Chromium against the demo (scripts/browser-test.sh, release build)"
+scripts/browser-test.sh
+
 step "split acceptance on the 1000-device day (scripts/check-split.sh, release build)"
 scripts/check-split.sh
 
@@ -33,4 +37,4 @@ scripts/check-split.sh
 step "interop with SRI's binaries and a real V1 pool (scripts/interop.sh)"
 scripts/interop.sh
 
-printf '\ntest.sh: all checks passed (fmt, clippy, tests, interop)\n'
+printf '\ntest.sh: all checks passed (fmt, clippy, tests, browser, interop)\n'

@@ -7,11 +7,14 @@
 //! token of `[api]`.
 
 mod auth;
+mod dashboard;
 mod devices;
 mod history;
 pub mod model;
 mod view;
 
+#[cfg(test)]
+mod dashboard_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -109,6 +112,10 @@ fn router(shared: AppState) -> Router {
         .route("/api/v1/allocations/reload", post(reload_allocations))
         .route("/api/v1/events", get(events))
         .route("/api/v1/history", get(history))
+        .route("/", get(dashboard::index))
+        .route("/assets/app.js", get(dashboard::app_js))
+        .route("/assets/style.css", get(dashboard::style_css))
+        .route("/favicon.ico", get(dashboard::favicon))
         .fallback(not_found)
         .with_state(shared)
 }

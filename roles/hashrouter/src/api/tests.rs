@@ -75,7 +75,7 @@ fn device(id: u32, route: u16) -> DeviceSnapshot {
 }
 
 /// A server on 127.0.0.1 answering from `snapshot`; returns its base URL.
-async fn serve(snapshot: NodeSnapshot, token: Option<&str>) -> String {
+pub(super) async fn serve(snapshot: NodeSnapshot, token: Option<&str>) -> String {
     let info = NodeInfo {
         version: "test".into(),
         started_unix: snapshot.unix - 100,
