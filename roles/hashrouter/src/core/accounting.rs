@@ -124,10 +124,14 @@ impl Accounting {
                 .iter()
                 .find(|(g, _)| g == id)
                 .map_or(0.0, |(_, g)| *g);
-            if total > 0.0 {
+            if total > 0.0 && granted > 0.0 {
                 let current = h.current().scaled(granted / total);
                 totals.seen_work += current.seen_work;
                 totals.acked_work += current.acked_work;
+                // Delivering since the minute in progress, if not before.
+                if let Some(minute) = self.minute {
+                    totals.since_minute.get_or_insert(minute);
+                }
             }
         }
         totals
