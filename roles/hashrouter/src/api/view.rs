@@ -321,7 +321,12 @@ fn allocation(a: &AllocationSnapshot, snapshot: &NodeSnapshot) -> Allocation {
         .start
         .or_else(|| a.total.since_minute.map(|m| (m.max(0) as u64) * 60));
     let until = a.end.map_or(snapshot.unix, |end| end.min(snapshot.unix));
-    let seconds = since.map_or(0, |since| until.saturating_sub(since));
+    let seconds = match since {
+        Some(since) => until.saturating_sub(since),
+        // No completed minute yet: its totals are its part of the minute in progress, which
+        // the node has run for no longer than its window.
+        None => (until % 60).min(a.last_10m.seconds.round() as u64),
+    };
     let per_second = |work: f64| {
         if seconds > 0 {
             work / seconds as f64
@@ -380,4 +385,49 @@ pub fn events(snapshot: &NodeSnapshot, limit: usize, after_seq: Option<u64>) -> 
         })
         .collect();
     Events { events }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::AllocationTotals;
+
+    fn allocation(window_seconds: f64) -> AllocationSnapshot {
+        AllocationSnapshot {
+            id: "buyer".into(),
+            route: "buyer".into(),
+            amount: contracts::Amount::Hashrate(1e12),
+            start: None,
+            end: None,
+            active: true,
+            requested_hs: 1e12,
+            granted_hs: 1e12,
+            last_10m: DeliveryWindow {
+                seconds: window_seconds,
+                ..DeliveryWindow::default()
+            },
+            last_1h: DeliveryWindow::default(),
+            total: AllocationTotals {
+                seen_work: 20e12,
+                acked_work: 10e12,
+                since_minute: None,
+            },
+            owed: 0.0,
+        }
+    }
+
+    #[test]
+    fn contract_rates_count_the_minute_in_progress_before_the_first_completed_one() {
+        let mut snapshot = super::super::tests::empty_snapshot();
+        // 30 s into a minute, the node 20 s old: the totals cover 20 s.
+        snapshot.unix = 28_333_333 * 60 + 30;
+        let young = allocation(snapshot.unix as f64 % 60.0 - 10.0);
+        let contract = super::allocation(&young, &snapshot).contract;
+        assert_eq!((contract.seconds, contract.seen_hs), (20, 1e12));
+        assert_eq!(contract.acked_hs, 0.5e12);
+        // Running for minutes, the allocation new this minute: the minute's 30 s.
+        let added = allocation(300.0);
+        let contract = super::allocation(&added, &snapshot).contract;
+        assert_eq!((contract.seconds, contract.seen_hs), (30, 20e12 / 30.0));
+    }
 }
