@@ -9,12 +9,16 @@
 mod auth;
 mod dashboard;
 mod devices;
+mod exposition;
 mod history;
+pub mod metrics;
 pub mod model;
 mod view;
 
 #[cfg(test)]
 mod dashboard_tests;
+#[cfg(test)]
+mod metrics_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -116,6 +120,7 @@ fn router(shared: AppState) -> Router {
         .route("/assets/app.js", get(dashboard::app_js))
         .route("/assets/style.css", get(dashboard::style_css))
         .route("/favicon.ico", get(dashboard::favicon))
+        .route("/metrics", get(prometheus_metrics))
         .fallback(not_found)
         .with_state(shared)
 }
@@ -305,6 +310,25 @@ async fn reload_allocations(
             format!("allocations file refused, the running allocations stay in force: {refused}"),
         )),
         _ => Err(unavailable()),
+    }
+}
+
+/// `GET /metrics`: the Prometheus text exposition of the latest snapshot; 503 with a comment
+/// line (still valid exposition text) until the first snapshot.
+async fn prometheus_metrics(State(shared): State<AppState>) -> Response {
+    let content_type = [(axum::http::header::CONTENT_TYPE, exposition::CONTENT_TYPE)];
+    let sample = shared.latest.borrow().clone();
+    match sample {
+        Some(sample) => {
+            let body = metrics::render(&shared.settings.info, &sample, unix_now());
+            (StatusCode::OK, content_type, body).into_response()
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            content_type,
+            "# the node is starting: no snapshot yet\n",
+        )
+            .into_response(),
     }
 }
 

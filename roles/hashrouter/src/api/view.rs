@@ -317,9 +317,7 @@ fn allocation(a: &AllocationSnapshot, snapshot: &NodeSnapshot) -> Allocation {
         .chain
         .as_ref()
         .and_then(|chain| chain.contracts.iter().find(|c| c.address == a.id));
-    let since = a
-        .start
-        .or_else(|| a.total.since_minute.map(|m| (m.max(0) as u64) * 60));
+    let since = a.start.or(a.total.since_unix);
     let until = a.end.map_or(snapshot.unix, |end| end.min(snapshot.unix));
     let seconds = since.map_or(0, |since| until.saturating_sub(since));
     let per_second = |work: f64| {
@@ -380,4 +378,52 @@ pub fn events(snapshot: &NodeSnapshot, limit: usize, after_seq: Option<u64>) -> 
         })
         .collect();
     Events { events }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::AllocationTotals;
+
+    fn allocation(start: Option<u64>, since_unix: Option<u64>) -> AllocationSnapshot {
+        AllocationSnapshot {
+            id: "buyer".into(),
+            route: "buyer".into(),
+            amount: contracts::Amount::Hashrate(1e12),
+            start,
+            end: None,
+            active: true,
+            requested_hs: 1e12,
+            granted_hs: 1e12,
+            last_10m: DeliveryWindow::default(),
+            last_1h: DeliveryWindow::default(),
+            total: AllocationTotals {
+                seen_work: 20e12,
+                acked_work: 10e12,
+                since_unix,
+            },
+            owed: 0.0,
+        }
+    }
+
+    #[test]
+    fn contract_rates_run_from_the_start_or_from_the_first_grant() {
+        let mut snapshot = super::super::tests::empty_snapshot();
+        snapshot.unix = 1_700_000_100;
+        // A contract that started 100 s ago, delivered to for 20 s of it: 100 s count.
+        let contract = super::allocation(
+            &allocation(Some(1_700_000_000), Some(1_700_000_080)),
+            &snapshot,
+        )
+        .contract;
+        assert_eq!((contract.seconds, contract.seen_hs), (100, 0.2e12));
+        assert_eq!(contract.acked_hs, 0.1e12);
+        assert_eq!(contract.allocated_hs, 1e12);
+        // An open-ended file entry: from when the node first granted it hashrate.
+        let entry = super::allocation(&allocation(None, Some(1_700_000_080)), &snapshot).contract;
+        assert_eq!((entry.seconds, entry.seen_hs), (20, 1e12));
+        // Never granted: no rate rather than a division by zero.
+        let never = super::allocation(&allocation(None, None), &snapshot).contract;
+        assert_eq!((never.seconds, never.seen_hs), (0, 0.0));
+    }
 }

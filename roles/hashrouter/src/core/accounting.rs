@@ -128,13 +128,25 @@ impl Accounting {
                 let current = h.current().scaled(granted / total);
                 totals.seen_work += current.seen_work;
                 totals.acked_work += current.acked_work;
-                // Delivering since the minute in progress, if not before.
-                if let Some(minute) = self.minute {
-                    totals.since_minute.get_or_insert(minute);
-                }
             }
         }
         totals
+    }
+
+    /// Notes, at `unix`, that every allocation granted hashrate now is being delivered to (the
+    /// start of its totals if it had none). `names` are the routes' names by index.
+    pub fn note_granted(&mut self, names: &[String], unix: u64) {
+        for (name, grants) in names.iter().zip(&self.grants) {
+            for (id, granted) in grants {
+                if *granted > 0.0 {
+                    self.allocation_totals
+                        .entry((name.clone(), id.clone()))
+                        .or_default()
+                        .since_unix
+                        .get_or_insert(unix);
+                }
+            }
+        }
     }
 
     /// Totals an allocation was delivered before a restart (from the store).
@@ -221,7 +233,6 @@ impl Accounting {
                         .or_default();
                     totals.seen_work += delta.seen_work;
                     totals.acked_work += delta.acked_work;
-                    totals.since_minute.get_or_insert(previous);
                     deltas.push(delta);
                 }
             }

@@ -114,8 +114,9 @@ impl RouteHistory {
 pub struct AllocationTotals {
     pub seen_work: f64,
     pub acked_work: f64,
-    /// The first minute (since the unix epoch) with work for it.
-    pub since_minute: Option<i64>,
+    /// Since when it has been delivered to (unix seconds): when this node first granted it
+    /// hashrate, or the first minute the store has for it.
+    pub since_unix: Option<u64>,
 }
 
 #[cfg(test)]

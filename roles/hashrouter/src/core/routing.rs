@@ -127,6 +127,8 @@ impl Core {
                 }
             }
             self.accounting.set_grants(grants);
+            let names: Vec<String> = self.routes.iter().map(|r| r.name.clone()).collect();
+            self.accounting.note_granted(&names, unix);
             let report = resolution.oversubscribed.as_ref().map(|o| o.to_string());
             let warm_up = self.config.scheduler.vetting_time * 2;
             if self

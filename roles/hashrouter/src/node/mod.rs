@@ -356,10 +356,11 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
                 };
                 let totals = store.totals(&key.route, Some(allocation), i64::MIN, i64::MAX)?;
                 let since_minute = store.first_minute(&key.route, Some(allocation))?;
+                let since_unix = since_minute.and_then(|m| u64::try_from(m * 60).ok());
                 let totals = AllocationTotals {
                     seen_work: totals.seen_work,
                     acked_work: totals.acked_work,
-                    since_minute,
+                    since_unix,
                 };
                 core.restore_allocation(&key.route, allocation, totals);
             }
