@@ -7,7 +7,8 @@
 //! - [`net`]: the tokio shell around it (SV1 listener, SV2 upstream client);
 //! - [`node`]: wiring a running node together from a [`config::Config`];
 //! - [`demo`]: the self-contained demo with simulated pool and miners;
-//! - [`store`]: the accounting store (SQLite) and its writer task.
+//! - [`store`]: the accounting store (SQLite) and its writer task;
+//! - [`status`]: `hashrouter status`, the node's picture in a terminal from its HTTP API.
 
 pub mod allocations;
 pub mod api;
@@ -18,4 +19,5 @@ pub mod demo;
 pub mod net;
 pub mod node;
 pub mod simulate;
+pub mod status;
 pub mod store;

@@ -1,7 +1,9 @@
 //! The `hashrouter` binary: parses the command line and hands over to the library. Errors
 //! become `anyhow` only here, at the edge.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -65,7 +67,41 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         api: String,
     },
+    /// Show a running node's health, routes, allocations, weakest devices and latest events,
+    /// read from its HTTP API (the node's config needs an [api] section).
+    #[command(after_help = STATUS_EXIT_CODES)]
+    Status {
+        /// The node's API, e.g. http://127.0.0.1:9100 [default: http://127.0.0.1:9100]
+        #[arg(long, value_name = "URL", conflicts_with = "config")]
+        api: Option<String>,
+        /// Take the API's address from this node config's [api] listen (0.0.0.0 or [::]
+        /// mean this machine's loopback).
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// How many devices to list: those with the lowest hashrate, the ones to look at.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        devices: usize,
+        /// While the node is starting (reading the chain's contracts), show its progress,
+        /// refreshed every second, until it has started or --timeout passes.
+        #[arg(long)]
+        wait: bool,
+        /// Longest wait with --wait, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 600)]
+        timeout: u64,
+        /// Print the API's documents as one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
+
+const STATUS_EXIT_CODES: &str = "\
+Exit codes:
+  0  ok: the node works as configured
+  1  degraded: it works, but not as configured (a pool down or on its backup, solo mining,
+     a stale chain)
+  2  starting (reading the chain's contracts) or down
+  3  the API cannot be reached or did not answer as the hashrouter API (check the URL and
+     that the node's config has an [api] section)";
 
 fn init_logging(default: &str) {
     tracing_subscriber::fmt()
@@ -92,7 +128,7 @@ async fn stop_signal() -> std::io::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Run { config } => {
             init_logging("info");
@@ -176,6 +212,39 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("no share was accepted end to end");
             }
         }
+        Command::Status {
+            api,
+            config,
+            devices,
+            wait,
+            timeout,
+            json,
+        } => {
+            use hashrouter::status;
+            let target = match (api, config) {
+                (Some(url), _) => status::api_from_url(&url),
+                (None, Some(path)) => status::api_from_config(&path),
+                (None, None) => Ok(status::DEFAULT_API.to_string()),
+            };
+            let api = match target {
+                Ok(api) => api,
+                Err(error) => {
+                    eprintln!("hashrouter status: {error}");
+                    return Ok(ExitCode::from(status::Verdict::Unreachable.code()));
+                }
+            };
+            let options = status::StatusOptions {
+                api,
+                devices,
+                wait,
+                timeout: std::time::Duration::from_secs(timeout),
+                json,
+                progress_in_place: std::io::stderr().is_terminal(),
+            };
+            let verdict =
+                status::run(&options, &mut std::io::stdout(), &mut std::io::stderr()).await;
+            return Ok(ExitCode::from(verdict.code()));
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -261,3 +261,37 @@ async fn without_a_configured_token_state_changes_are_refused() {
     let any = client.post(&url).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(any.status(), 403);
 }
+
+#[tokio::test]
+async fn a_first_read_of_the_chain_under_way_is_starting_with_progress() {
+    let mut snapshot = farm(1);
+    snapshot.chain = Some(crate::chain::ChainSnapshot {
+        rpc: "http://127.0.0.1:8545".into(),
+        factory: "0x5fbdb2315678afecb367f032d93f642f64180aa3".into(),
+        startup: Some(crate::chain::ReadProgress {
+            done: 120,
+            total: Some(1000),
+        }),
+        ..crate::chain::ChainSnapshot::default()
+    });
+    let base = serve(snapshot, None).await;
+    let health = reqwest::get(format!("{base}/api/v1/health")).await.unwrap();
+    assert_eq!(health.status(), 503);
+    let health: model::Health = health.json().await.unwrap();
+    assert_eq!(health.status, model::Status::Starting);
+    let progress = health.startup.expect("startup progress");
+    assert_eq!(
+        (progress.phase.as_str(), progress.done, progress.total),
+        ("reading contracts", 120, Some(1000))
+    );
+    let chain = health
+        .components
+        .iter()
+        .find(|c| c.name == "chain")
+        .unwrap();
+    assert_eq!(chain.status, model::Status::Starting);
+    assert_eq!(
+        chain.detail.as_deref(),
+        Some("reading contracts: 120 of 1000")
+    );
+}

@@ -27,7 +27,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use super::destination::Destination;
 use super::rpc::{ContractRead, Rpc, RpcError};
-use super::status::{ChainSnapshot, ContractPhase, ContractSnapshot};
+use super::status::{ChainSnapshot, ContractPhase, ContractSnapshot, ReadProgress};
 
 /// Longest block range asked of `eth_getLogs` at once; a longer gap (a long outage) is closed
 /// by a full reconciliation instead, which public RPCs' range limits do not hit.
@@ -35,6 +35,9 @@ const MAX_LOG_RANGE: u64 = 5_000;
 
 /// Differences between chain and node clocks up to this many seconds are rounding, not news.
 const CLOCK_JITTER_S: i64 = 2;
+
+/// How often the first full read of the contracts reports how far it got.
+pub const STARTUP_PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How the watcher runs, from the `[lumerin]` config section.
 #[derive(Clone)]
@@ -48,6 +51,9 @@ pub struct WatcherSettings {
     pub poll_interval: Duration,
     pub reconcile_interval: Duration,
     pub rpc_timeout: Duration,
+    /// Least time between two progress updates while the first full read runs
+    /// ([`STARTUP_PROGRESS_INTERVAL`]; shorter in tests).
+    pub progress_interval: Duration,
 }
 
 /// A running contract with a usable destination: a route and its allocation.
@@ -59,7 +65,9 @@ pub struct ContractRoute {
     pub allocation: Allocation,
 }
 
-/// What the watcher knows after a poll.
+/// What the watcher knows after a poll, or, while the first full read of the contracts runs,
+/// how far it got: then `snapshot.startup` is set and `routes` is incomplete, so the update is
+/// status only and must not change routes or allocations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainUpdate {
     pub snapshot: ChainSnapshot,
@@ -77,6 +85,7 @@ struct Watched {
 struct Watcher {
     settings: WatcherSettings,
     wallet: WalletKey,
+    updates: async_channel::Sender<ChainUpdate>,
     rpc: Option<Rpc>,
     /// Contracts of other sellers (a contract's seller never changes): not read again.
     foreign: HashSet<Address>,
@@ -90,10 +99,15 @@ struct Watcher {
     stale_since: Option<u64>,
     last_error: Option<String>,
     reconciled_at: Option<u64>,
+    /// Until the first full read of the contracts is complete: how far it got.
+    startup: Option<ReadProgress>,
+    /// When the last progress update was sent.
+    progress_sent: Option<Instant>,
 }
 
 /// Starts the watcher; it sends a [`ChainUpdate`] after every poll until shutdown or until the
-/// receiver is gone.
+/// receiver is gone, and progress updates at most every `progress_interval` during the first
+/// full read of the contracts (dropped, not waited for, when the receiver is busy).
 pub fn spawn_watcher(
     settings: WatcherSettings,
     wallet: WalletKey,
@@ -104,6 +118,7 @@ pub fn spawn_watcher(
     let mut watcher = Watcher {
         settings,
         wallet,
+        updates,
         rpc: None,
         foreign: HashSet::new(),
         ours: BTreeMap::new(),
@@ -115,6 +130,8 @@ pub fn spawn_watcher(
         stale_since: None,
         last_error: None,
         reconciled_at: None,
+        startup: Some(ReadProgress::default()),
+        progress_sent: None,
     };
     tokio::spawn(
         async move {
@@ -126,7 +143,7 @@ pub fn spawn_watcher(
                 };
                 watcher.record(outcome);
                 tokio::select! {
-                    sent = updates.send(watcher.update()) => if sent.is_err() { return },
+                    sent = watcher.updates.send(watcher.update()) => if sent.is_err() { return },
                     _ = shutdown.changed() => return,
                 }
                 tokio::select! {
@@ -277,12 +294,15 @@ impl Watcher {
             .filter(|c| !self.foreign.contains(c))
             .collect();
         let started = Instant::now();
+        let total = to_read.len() as u64;
+        self.progress(0, total);
         for (i, &contract) in to_read.iter().enumerate() {
             let read = rpc.read_contract(contract, block).await?;
             self.classify(contract, read);
             if (i + 1) % 100 == 0 {
                 info!(read = i + 1, of = to_read.len(), "reconciling contracts");
             }
+            self.progress(i as u64 + 1, total);
         }
         // A contract gone from the list was hard-deleted.
         let listed: HashSet<Address> = list.into_iter().collect();
@@ -298,7 +318,29 @@ impl Watcher {
         }
         self.last_reconcile = Some(Instant::now());
         self.reconciled_at = Some(unix_now());
+        // Every contract has been read once: from now on updates are complete.
+        self.startup = None;
         Ok(())
+    }
+
+    /// During the first full read, records how far it got and tells the node, at most every
+    /// `progress_interval`: until then nothing else reaches it, and a large factory takes
+    /// minutes. A full queue drops the update; the next one says more anyway.
+    fn progress(&mut self, done: u64, total: u64) {
+        let Some(startup) = self.startup.as_mut() else {
+            return;
+        };
+        *startup = ReadProgress {
+            done,
+            total: Some(total),
+        };
+        let due = self
+            .progress_sent
+            .is_none_or(|at| at.elapsed() >= self.settings.progress_interval);
+        if due {
+            self.progress_sent = Some(Instant::now());
+            let _ = self.updates.try_send(self.update());
+        }
     }
 
     /// Files a freshly read contract as ours or another seller's, decrypting its destination
@@ -414,7 +456,7 @@ impl Watcher {
                 stale_since_unix: self.stale_since,
                 last_error: self.last_error.clone(),
                 reconciled_at_unix: self.reconciled_at,
-                startup: None,
+                startup: self.startup,
                 contracts,
             },
             routes,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{invalid, ConfigError};
 use crate::chain::wallet_key::WalletKeySource;
+use crate::chain::watcher::STARTUP_PROGRESS_INTERVAL;
 use crate::chain::WatcherSettings;
 
 /// Where the chain is and how closely it is followed.
@@ -158,6 +159,7 @@ impl LumerinConfig {
             poll_interval: Duration::from_millis(self.poll_ms),
             reconcile_interval: Duration::from_secs(self.reconcile_secs),
             rpc_timeout: Duration::from_secs(self.rpc_timeout_secs),
+            progress_interval: STARTUP_PROGRESS_INTERVAL,
         })
     }
 }

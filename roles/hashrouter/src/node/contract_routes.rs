@@ -75,7 +75,14 @@ impl ContractRoutes {
         now: Instant,
     ) {
         let ChainUpdate { snapshot, routes } = update;
+        // Progress of the first read of the contracts: shown, but its routes are the contracts
+        // read so far, not all of them, so acting on it could retire a route or drop an
+        // allocation that the rest of the read would keep.
+        let progress_only = snapshot.startup.is_some();
         self.chain = Some(snapshot);
+        if progress_only {
+            return;
+        }
         let gone: Vec<String> = self
             .routes
             .keys()
@@ -136,5 +143,143 @@ impl ContractRoutes {
             core.set_allocations(set.clone(), now);
             self.in_force = Some(set);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use contracts::Amount;
+
+    use super::*;
+    use crate::chain::{ContractRoute, ReadProgress};
+    use crate::core::{CoreConfig, SchedulerConfig, VardiffConfig};
+
+    fn core() -> Core {
+        let config = CoreConfig {
+            sv1_extranonce2_size: 4,
+            sv2_max_extranonce_size: 0,
+            sv2_share_batch_size: 1,
+            version_rolling_guaranteed: true,
+            vardiff: VardiffConfig {
+                initial: 1e-4,
+                minimum: 1e-6,
+                maximum: 1e6,
+                shares_per_minute: 60.0,
+                retarget_interval: Duration::from_secs(60),
+            },
+            keepalive: None,
+            routes: vec!["default".into()],
+            scheduler: SchedulerConfig::default(),
+            policy: contracts::Policy::default(),
+            templates: Default::default(),
+        };
+        Core::new(config, Instant::now())
+    }
+
+    fn defaults() -> UpstreamDefaults {
+        UpstreamDefaults {
+            extranonce_size: 6,
+            require_version_rolling: false,
+            connect_timeout: Duration::from_secs(1),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(1),
+        }
+    }
+
+    fn contract(name: &str) -> ContractRoute {
+        // Nothing listens on port 1: the upstream task just retries.
+        let destination = Destination::parse("stratum+tcp://buyer:x@127.0.0.1:1").unwrap();
+        ContractRoute {
+            name: name.to_string(),
+            destination,
+            allocation: Allocation {
+                id: name.to_string(),
+                route: name.to_string(),
+                amount: Amount::Hashrate(1e6),
+                start: None,
+                end: None,
+                order: 0,
+            },
+        }
+    }
+
+    fn update(startup: Option<ReadProgress>, routes: Vec<ContractRoute>) -> ChainUpdate {
+        ChainUpdate {
+            snapshot: ChainSnapshot {
+                startup,
+                ..ChainSnapshot::default()
+            },
+            routes,
+        }
+    }
+
+    /// Live routes and allocation ids the core has.
+    fn state(core: &Core) -> (Vec<String>, Vec<String>) {
+        let snapshot = core.snapshot(Instant::now());
+        let routes = snapshot
+            .routes
+            .iter()
+            .filter(|r| !r.retired)
+            .map(|r| r.name.clone())
+            .collect();
+        let allocations = snapshot.allocations.iter().map(|a| a.id.clone()).collect();
+        (routes, allocations)
+    }
+
+    #[tokio::test]
+    async fn progress_updates_are_shown_but_change_no_route_or_allocation() {
+        let (inbox, _inbox_rx) = async_channel::bounded(1024);
+        let mut upstreams = Upstreams::new(inbox);
+        let mut core = core();
+        let mut routes = ContractRoutes::new(defaults());
+        let reading = Some(ReadProgress {
+            done: 1,
+            total: Some(60),
+        });
+
+        // The first read is under way and has met one running contract: shown, not acted on.
+        routes.on_chain(
+            &mut core,
+            &mut upstreams,
+            update(reading, vec![contract("0xaa")]),
+            Instant::now(),
+        );
+        assert_eq!(routes.chain.as_ref().unwrap().startup, reading);
+        assert_eq!(state(&core), (vec!["default".to_string()], vec![]));
+
+        // The full read: the contract gets its route and allocation.
+        routes.on_chain(
+            &mut core,
+            &mut upstreams,
+            update(None, vec![contract("0xaa")]),
+            Instant::now(),
+        );
+        let full = (
+            vec!["default".to_string(), "0xaa".to_string()],
+            vec!["0xaa".to_string()],
+        );
+        assert_eq!(state(&core), full);
+
+        // A progress update naming none of the contracts retires nothing.
+        routes.on_chain(
+            &mut core,
+            &mut upstreams,
+            update(reading, Vec::new()),
+            Instant::now(),
+        );
+        assert_eq!(state(&core), full);
+        assert!(routes.chain.as_ref().unwrap().startup.is_some());
+
+        // A full update without the contract does retire it.
+        routes.on_chain(
+            &mut core,
+            &mut upstreams,
+            update(None, Vec::new()),
+            Instant::now(),
+        );
+        assert_eq!(state(&core), (vec!["default".to_string()], vec![]));
+        upstreams.stop_all().await;
     }
 }
