@@ -191,18 +191,10 @@ async fn status_shows_a_running_nodes_routes_allocations_and_devices() {
     ] {
         assert!(out.contains(expected), "`{expected}` missing from:\n{out}");
     }
-    // The lowest-hashrate devices are listed, the fastest is not.
-    let snapshot = node.snapshot().await.unwrap();
-    let fastest = snapshot
-        .devices
-        .iter()
-        .max_by(|a, b| a.hashrate.total_cmp(&b.hashrate))
-        .unwrap();
     let listed = out.lines().filter(|l| l.contains("e2e-farm.rig")).count();
     assert_eq!(listed, 2, "{out}");
-    assert!(!out.contains(&format!("{:08x}  ", fastest.id.0)), "{out}");
 
-    let run = status(&["--api", &url, "--json"]).await;
+    let run = status(&["--api", &url, "--json", "--devices", "2"]).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("--json is JSON");
     let health: Health = serde_json::from_value(json["health"].clone()).unwrap();
@@ -214,6 +206,11 @@ async fn status_shows_a_running_nodes_routes_allocations_and_devices() {
     assert_eq!(allocations.allocations[0].id, "half-for-buyer");
     let devices: DevicePage = serde_json::from_value(json["devices"].clone()).unwrap();
     assert_eq!(devices.total, 3);
+    // The lowest-hashrate devices, slowest first (hashrates move between two runs, so this is
+    // checked within one).
+    let rates: Vec<f64> = devices.devices.iter().map(|d| d.hashrate_hs).collect();
+    assert_eq!(rates.len(), 2, "{rates:?}");
+    assert!(rates[0] <= rates[1], "{rates:?}");
     let events: Events = serde_json::from_value(json["events"].clone()).unwrap();
     assert!(!events.events.is_empty());
 
