@@ -21,3 +21,4 @@ pub mod node;
 pub mod simulate;
 pub mod status;
 pub mod store;
+mod wall_clock;

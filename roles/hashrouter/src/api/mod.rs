@@ -38,6 +38,7 @@ use tracing::{info, warn};
 use crate::allocations::ReloadRequest;
 use crate::config::ApiToken;
 use crate::node::CoreInput;
+use crate::wall_clock::unix_now;
 
 pub use devices::{DeviceQuery, MAX_PAGE};
 pub use history::SAMPLE_INTERVAL_S;
@@ -164,12 +165,6 @@ async fn sample(
             taken_unix,
         })));
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// An error answer: a status and `{"error": ...}`.

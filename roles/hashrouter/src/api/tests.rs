@@ -83,7 +83,7 @@ pub(super) async fn serve(snapshot: NodeSnapshot, token: Option<&str>) -> String
         sv2_addr: None,
         template_provider: false,
     };
-    let taken_unix = super::unix_now();
+    let taken_unix = crate::wall_clock::unix_now();
     let (_latest_tx, latest) = watch::channel(Some(Arc::new(Sample {
         snapshot,
         taken_unix,

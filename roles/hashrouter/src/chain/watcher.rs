@@ -28,6 +28,7 @@ use tracing::{info, info_span, warn, Instrument};
 use super::destination::Destination;
 use super::rpc::{ContractRead, Rpc, RpcError};
 use super::status::{ChainSnapshot, ContractPhase, ContractSnapshot, ReadProgress};
+use crate::wall_clock::unix_now;
 
 /// Longest block range asked of `eth_getLogs` at once; a longer gap (a long outage) is closed
 /// by a full reconciliation instead, which public RPCs' range limits do not hit.
@@ -154,12 +155,6 @@ pub fn spawn_watcher(
         }
         .instrument(span),
     )
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// A U256 count as u64, saturating (a contract may say anything).

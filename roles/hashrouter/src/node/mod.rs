@@ -30,6 +30,7 @@ use crate::net::sv2_downstream::DownstreamSettings;
 use crate::net::tp_client::TemplateProviderSettings;
 use crate::net::{listener, sv1_device, sv2_downstream};
 use crate::store::{spawn_store_writer, Store, StoreCommand};
+use crate::wall_clock::unix_now;
 use contract_routes::ContractRoutes;
 use jds_clients::JdsClients;
 use template_client::TemplateClient;
@@ -618,13 +619,6 @@ async fn run_core(
         template
     );
     // SV2 connection tasks see the shutdown themselves and send Reconnect first.
-}
-
-/// Seconds since the unix epoch (0 if the clock is before it).
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn apply(
