@@ -28,6 +28,7 @@ fn info() -> NodeInfo {
         sv1_addr: "127.0.0.1:3333".parse().unwrap(),
         sv2_addr: None,
         template_provider: true,
+        chain: false,
     }
 }
 

@@ -82,6 +82,7 @@ pub(super) async fn serve(snapshot: NodeSnapshot, token: Option<&str>) -> String
         sv1_addr: "127.0.0.1:3333".parse().unwrap(),
         sv2_addr: None,
         template_provider: false,
+        chain: false,
     };
     let taken_unix = crate::wall_clock::unix_now();
     let (_latest_tx, latest) = watch::channel(Some(Arc::new(Sample {
@@ -294,4 +295,30 @@ async fn a_first_read_of_the_chain_under_way_is_starting_with_progress() {
         chain.detail.as_deref(),
         Some("reading contracts: 120 of 1000")
     );
+}
+
+#[test]
+fn a_configured_chain_not_heard_from_yet_is_starting() {
+    let mut info = NodeInfo {
+        version: "test".into(),
+        started_unix: 1_700_000_000,
+        sv1_addr: "127.0.0.1:3333".parse().unwrap(),
+        sv2_addr: None,
+        template_provider: false,
+        chain: true,
+    };
+    let sample = Sample {
+        snapshot: empty_snapshot(),
+        taken_unix: 1_700_000_100,
+    };
+    let health = super::view::health(&info, Some(&sample), 1_700_000_100);
+    assert_eq!(health.status, model::Status::Starting);
+    let chain = health.components.iter().find(|c| c.name == "chain");
+    assert_eq!(
+        chain.map(|c| (c.status, c.detail.as_deref())),
+        Some((model::Status::Starting, Some("not read yet")))
+    );
+    info.chain = false;
+    let health = super::view::health(&info, Some(&sample), 1_700_000_100);
+    assert_eq!(health.status, model::Status::Ok, "{health:?}");
 }

@@ -28,6 +28,9 @@ pub struct NodeInfo {
     pub sv2_addr: Option<SocketAddr>,
     /// A template provider is configured.
     pub template_provider: bool,
+    /// A chain (Lumerin marketplace) is configured: until its watcher first reports, the
+    /// node is `starting`, not `ok` without it.
+    pub chain: bool,
 }
 
 /// A snapshot and when it was taken.
@@ -90,10 +93,18 @@ pub fn health(info: &NodeInfo, sample: Option<&Sample>, now_unix: u64) -> Health
                 ),
             });
         }
-        if let Some(chain) = &snapshot.chain {
-            let (chain_component, progress) = chain_component(chain, now_unix);
-            components.push(chain_component);
-            startup = progress;
+        match &snapshot.chain {
+            Some(chain) => {
+                let (chain_component, progress) = chain_component(chain, now_unix);
+                components.push(chain_component);
+                startup = progress;
+            }
+            None if info.chain => components.push(component(
+                "chain",
+                Status::Starting,
+                Some("not read yet".into()),
+            )),
+            None => {}
         }
     }
     let worst = |wanted: Status| components.iter().any(|c| c.status == wanted);

@@ -466,6 +466,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
                 sv1_addr,
                 sv2_addr,
                 template_provider: config.template_provider.is_some(),
+                chain: config.lumerin.is_some(),
             },
             token: api_token,
             reload: reload_requests,
