@@ -4,6 +4,7 @@ pub mod bitcoind_rpc;
 pub mod chain;
 mod grind;
 pub mod jds;
+pub mod load;
 pub mod miner_handle;
 pub mod pool;
 pub mod server;

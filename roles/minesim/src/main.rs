@@ -48,7 +48,20 @@ enum Command {
         /// Take custom jobs (`REQUIRES_WORK_SELECTION`, `SetCustomMiningJob`) with any token.
         #[arg(long)]
         accept_custom_jobs: bool,
+        /// Serve the control port here (`new-block` advances the chain; for `minesim load`).
+        #[arg(long)]
+        control: Option<SocketAddr>,
+        /// Every channel's difficulty (difficulty 1 = 2^32 hashes), instead of one derived from
+        /// the requested hashrate.
+        #[arg(long)]
+        fixed_difficulty: Option<f64>,
+        /// Keep every channel's first target (no vardiff).
+        #[arg(long)]
+        no_vardiff: bool,
     },
+    /// Load generator: many Stratum V1 connections submitting real shares to a proxy,
+    /// measuring share latency, new-prevhash fan-out and the proxy's CPU and memory.
+    Load(minesim::load::LoadArgs),
 }
 
 fn parse_u32(s: &str) -> Result<u32, String> {
@@ -75,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Jds(args) => minesim::jds::run_cli(args).await?,
         Command::V1Pool(args) => minesim::v1_pool::run_cli(args).await?,
         Command::BitcoindRpc(args) => minesim::bitcoind_rpc::run_cli(args).await?,
+        Command::Load(args) => minesim::load::run_cli(args).await?,
         Command::Pool {
             listen,
             pubkey,
@@ -82,6 +96,9 @@ async fn main() -> anyhow::Result<()> {
             block_interval_secs,
             nbits,
             accept_custom_jobs,
+            control,
+            fixed_difficulty,
+            no_vardiff,
         } => {
             let mut config = PoolConfig::new(listen);
             if let (Some(p), Some(s)) = (pubkey, secret) {
@@ -95,12 +112,35 @@ async fn main() -> anyhow::Result<()> {
             if accept_custom_jobs {
                 config.custom_jobs = minesim::pool::CustomJobs::AcceptAnyToken;
             }
+            if let Some(d) = fixed_difficulty {
+                anyhow::ensure!(
+                    d.is_finite() && d > 0.0,
+                    "--fixed-difficulty must be a positive number"
+                );
+                config.initial_target = minesim::pool::InitialTarget::FixedDifficulty(d);
+            }
+            config.vardiff = !no_vardiff;
+            let control = match control {
+                Some(addr) => {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot listen on --control {addr}: {e}"))?;
+                    let trigger = std::sync::Arc::new(tokio::sync::Notify::new());
+                    config.block_trigger = Some(trigger.clone());
+                    Some((listener.local_addr()?, listener, trigger))
+                }
+                None => None,
+            };
             let public = config.authority_public.clone();
             let pool = Pool::start(config).await?;
             println!(
                 "minesim pool listening on {} (authority {public})",
                 pool.local_addr()
             );
+            if let Some((addr, listener, trigger)) = control {
+                println!("minesim pool control on {addr}");
+                tokio::spawn(minesim::pool::control::serve(listener, trigger));
+            }
             tokio::signal::ctrl_c().await?;
             pool.shutdown().await;
         }

@@ -3,7 +3,10 @@
 use crate::jds::DeclaredJobs;
 use crate::template_provider::TemplateProviderChain;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 /// SRI's published example authority pair. For tests and demos only.
 pub const TEST_AUTHORITY_PUBLIC: &str = "9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72";
@@ -83,6 +86,9 @@ pub struct PoolConfig {
     /// provider (whose next tip the pool then follows). `nbits`, `start_height` and
     /// `block_interval` are the provider's business then (`block_interval` must be `None`).
     pub follow_chain: Option<TemplateProviderChain>,
+    /// Advance the synthetic chain each time this is notified: a benchmark decides exactly when
+    /// a new prev hash goes out (see [`crate::pool::control`]). Ignored when following a chain.
+    pub block_trigger: Option<Arc<Notify>>,
 }
 
 impl PoolConfig {
@@ -109,6 +115,7 @@ impl PoolConfig {
             handshake_timeout: Duration::from_secs(10),
             custom_jobs: CustomJobs::Refuse,
             follow_chain: None,
+            block_trigger: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 mod channels;
 mod config;
 mod connection;
+pub mod control;
 mod custom_jobs;
 mod stats;
 
@@ -221,6 +222,17 @@ impl Pool {
             next_channel_id: AtomicU32::new(1),
             config,
         });
+        if let Some(trigger) = shared.config.block_trigger.clone() {
+            // A weak reference: the task must not keep a shut-down pool's state alive.
+            let weak = Arc::downgrade(&shared);
+            tokio::spawn(async move {
+                loop {
+                    trigger.notified().await;
+                    let Some(shared) = weak.upgrade() else { return };
+                    shared.advance_synthetic();
+                }
+            });
+        }
         let blocks = {
             let shared = shared.clone();
             Periodic::every(shared.config.block_interval, move || {
