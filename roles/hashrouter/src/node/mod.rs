@@ -531,9 +531,37 @@ async fn bind(
         addr: addr.to_string(),
         source,
     };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(error)?;
-    let local = listener.local_addr().map_err(error)?;
-    Ok((listener, local))
+    let mut last_error = None;
+    for candidate in tokio::net::lookup_host(addr).await.map_err(error)? {
+        match listen_on(candidate) {
+            Ok(listener) => {
+                let local = listener.local_addr().map_err(error)?;
+                return Ok((listener, local));
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(error(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the address resolves to nothing",
+        )
+    })))
+}
+
+/// Connections the kernel queues before they are accepted. A farm's devices all reconnect at
+/// once after a power cut or a restart; a short queue (std's 128) drops their SYNs into
+/// one-second retransmit waits. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen_on(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Where the core task sends what it has for each connection.

@@ -9,16 +9,17 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sv1::encode::client as encode;
 use sv1::{parse_server, Id, LineFramer, ServerMessage, Submit};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use work::Target;
 
 use super::share::{grind, GrindError, LoadJob};
+use super::stamped;
 use super::{Phase, RunShared};
 
 const SUBSCRIBE_ID: u64 = 1;
@@ -50,8 +51,9 @@ pub(super) struct ConnectionRecord {
     /// Since the run started: subscribed, authorized and holding a job.
     pub ready_after: Option<Duration>,
     pub submit_latencies: Vec<Duration>,
-    /// When a `mining.notify` with a different prev hash than the one before arrived.
-    pub prevhash_changes: Vec<Instant>,
+    /// When a `mining.notify` with a different prev hash than the one before arrived (the
+    /// kernel's receive time).
+    pub prevhash_changes: Vec<SystemTime>,
     /// Why the connection ended before the run told it to.
     pub failure: Option<String>,
 }
@@ -131,7 +133,7 @@ struct Session<'a> {
     ready: bool,
     next_id: u64,
     extranonce2_counter: u64,
-    in_flight: VecDeque<(u64, Instant)>,
+    in_flight: VecDeque<(u64, SystemTime)>,
     out: Vec<u8>,
 }
 
@@ -163,7 +165,7 @@ impl<'a> Session<'a> {
         mut stream: TcpStream,
         record: &mut ConnectionRecord,
     ) -> Result<(), String> {
-        let (mut reader, mut writer) = stream.split();
+        stamped::enable(&stream).map_err(|e| format!("SO_TIMESTAMPNS: {e}"))?;
         encode::subscribe(
             &mut self.out,
             &Id::from(SUBSCRIBE_ID),
@@ -177,7 +179,7 @@ impl<'a> Session<'a> {
         let mut submits: Option<Interval> = None;
         loop {
             if !self.out.is_empty() {
-                writer
+                stream
                     .write_all(&self.out)
                     .await
                     .map_err(|e| format!("write: {e}"))?;
@@ -206,8 +208,8 @@ impl<'a> Session<'a> {
                 _ => {}
             }
             tokio::select! {
-                read = reader.read(&mut buf) => {
-                    let n = read.map_err(|e| format!("read: {e}"))?;
+                read = stamped::read(&stream, &mut buf) => {
+                    let (n, received) = read.map_err(|e| format!("read: {e}"))?;
                     if n == 0 {
                         return Err("closed by the proxy".into());
                     }
@@ -217,7 +219,7 @@ impl<'a> Session<'a> {
                         rest = &rest[taken..];
                         while let Some(line) = framer.next_line() {
                             let line = line.map_err(|e| format!("framing: {e}"))?;
-                            self.on_line(line, record);
+                            self.on_line(line, received, record);
                         }
                         if taken == 0 {
                             return Err("line too long".into());
@@ -234,7 +236,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn on_line(&mut self, line: &[u8], record: &mut ConnectionRecord) {
+    fn on_line(&mut self, line: &[u8], received: SystemTime, record: &mut ConnectionRecord) {
         let counters = &self.shared.counters;
         let message = match parse_server(line) {
             Ok(message) => message,
@@ -248,7 +250,7 @@ impl<'a> Session<'a> {
                 if self.prev_hash.is_some_and(|p| p != n.prev_hash)
                     && record.prevhash_changes.len() < MAX_PREVHASH_CHANGES
                 {
-                    record.prevhash_changes.push(Instant::now());
+                    record.prevhash_changes.push(received);
                 }
                 self.prev_hash = Some(n.prev_hash);
                 self.job = Some(LoadJob {
@@ -286,7 +288,9 @@ impl<'a> Session<'a> {
                     let Some((_, sent)) = self.in_flight.remove(at) else {
                         return;
                     };
-                    record.submit_latencies.push(sent.elapsed());
+                    record
+                        .submit_latencies
+                        .push(received.duration_since(sent).unwrap_or_default());
                     if r.is_true() {
                         counters.accepted.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -353,7 +357,7 @@ impl<'a> Session<'a> {
             self.in_flight.pop_front();
             counters.unanswered.fetch_add(1, Ordering::Relaxed);
         }
-        self.in_flight.push_back((id, Instant::now()));
+        self.in_flight.push_back((id, SystemTime::now()));
         counters.submitted.fetch_add(1, Ordering::Relaxed);
     }
 }

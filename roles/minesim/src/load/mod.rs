@@ -18,6 +18,7 @@ mod measure;
 mod process;
 mod report;
 mod share;
+mod stamped;
 
 pub use cli::{run_cli, LoadArgs};
 pub use measure::Percentiles;
@@ -29,7 +30,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -200,6 +201,39 @@ impl RunShared {
     }
 }
 
+/// Brings one throwaway connection up to ready before the run: a proxy that opens its
+/// upstream channel on its first device (translator_sv2 does) is then measured like one that
+/// opened it at startup. Gives up quietly after the ready timeout; the run then reports the
+/// connections that never got ready.
+async fn probe(config: &LoadConfig) {
+    let (phase_tx, phase) = watch::channel(Phase::Warmup);
+    let shared = Arc::new(RunShared {
+        counters: Counters::default(),
+        phase,
+        handshakes: Semaphore::new(1),
+        started: Instant::now(),
+        problems: Mutex::default(),
+    });
+    let plan = ConnectionPlan {
+        target: config.target,
+        source_ip: config.source_ips.first().copied(),
+        user: format!("{}.probe", config.user),
+        share_rate: 0.0,
+        first_submit_delay: Duration::ZERO,
+        max_nonces: config.max_nonces,
+    };
+    let task = tokio::spawn(connection::run(plan, shared.clone()));
+    let deadline = Instant::now() + config.ready_timeout;
+    while shared.counters.ready.load(Ordering::Relaxed) == 0
+        && !task.is_finished()
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = phase_tx.send(Phase::Stop);
+    let _ = task.await;
+}
+
 /// Runs the load described by `config` and reports what it measured.
 pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
     config.validate()?;
@@ -215,6 +249,7 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
         Some(addr) if config.new_blocks > 0 => Some(ControlClient::connect(addr).await?),
         _ => None,
     };
+    probe(&config).await;
     let sut_before = config.sut_pid.map(ProcessSample::read).transpose()?;
     let generator_before = ProcessSample::read(std::process::id()).ok();
 
@@ -279,7 +314,7 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
         }
         if let Some(control) = control.as_mut() {
             if triggers.len() < config.new_blocks as usize && now >= next_block {
-                let sent = Instant::now();
+                let sent = SystemTime::now();
                 control.new_block().await?;
                 triggers.push(sent);
                 next_block += config.block_spacing;
@@ -322,7 +357,7 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
         records: &records,
         window: config.duration,
         triggers: &triggers,
-        window_end: window_end + config.drain,
+        window_end: SystemTime::now(),
         sut: match (sut_before, sut_start, sut_end) {
             (Some(before), Some(start), Some(end)) => {
                 Some((before, start, end, peak_rss_in_window))

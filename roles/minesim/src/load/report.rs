@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
 use super::connection::ConnectionRecord;
 use super::measure::Percentiles;
@@ -79,9 +78,9 @@ pub(super) struct Inputs<'a> {
     pub records: &'a [ConnectionRecord],
     pub window: Duration,
     /// When each block was asked for.
-    pub triggers: &'a [Instant],
+    pub triggers: &'a [SystemTime],
     /// Arrivals after this are not counted for the last block.
-    pub window_end: Instant,
+    pub window_end: SystemTime,
     /// Before connecting, at the window's start, at the drain's end, and the peak RSS sampled.
     pub sut: Option<(ProcessSample, ProcessSample, ProcessSample, u64)>,
     pub generator_cpu: Duration,
@@ -159,8 +158,8 @@ pub(super) fn build(inputs: Inputs<'_>) -> LoadReport {
 /// pairs that never saw it.
 fn fanout(
     records: &[ConnectionRecord],
-    triggers: &[Instant],
-    window_end: Instant,
+    triggers: &[SystemTime],
+    window_end: SystemTime,
 ) -> (Percentiles, Vec<Option<f64>>, u64) {
     let mut all = Vec::new();
     let mut per_block = Vec::with_capacity(triggers.len());
@@ -176,7 +175,7 @@ fn fanout(
                 .find(|&&at| at >= sent && at < until);
             match arrival {
                 Some(&at) => {
-                    let latency = at - sent;
+                    let latency = at.duration_since(sent).unwrap_or_default();
                     slowest = slowest.max(latency);
                     all.push(latency);
                 }
