@@ -6,16 +6,21 @@
 //! with [`FrameWriter::write`]. Messages are parsed into parsers_sv2's owned
 //! [`AnyMessageOwned`], the type channels_sv2 consumes.
 //!
+//! The framing itself is sans-IO in [`FrameEncoder`] / [`FrameDecoder`] (what the halves use),
+//! so other transports and benchmarks can run the same path without a socket.
+//!
 //! [`keys`] generates and parses authority keypairs in SRI's base58check format.
 
 mod error;
+mod frames;
 mod handshake;
 pub mod keys;
 mod transport;
 
 pub use error::ConnError;
+pub use frames::{FrameDecoder, FrameEncoder, MAX_FRAME_PAYLOAD};
 pub use handshake::{accept, connect, ResponderKeys};
-pub use transport::{FrameReader, FrameWriter, MAX_FRAME_PAYLOAD};
+pub use transport::{FrameReader, FrameWriter};
 
 pub use key_utils::{Secp256k1PublicKey, Secp256k1SecretKey};
 pub use parsers_sv2::{

@@ -18,13 +18,15 @@ mod events;
 mod fanout;
 mod jds_events;
 mod job_declaration;
-mod jobs;
+// Public (with `share`) so `benches/hot_paths.rs` times job construction and share validation
+// through the core's own code; the node itself only needs the re-exports below.
+pub mod jobs;
 pub mod lines;
 mod route;
 mod route_table;
 mod routing;
 pub mod scheduler;
-mod share;
+pub mod share;
 mod snapshot;
 mod solo;
 mod sv1_session;
