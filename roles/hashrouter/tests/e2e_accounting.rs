@@ -28,9 +28,16 @@ async fn pool_credits_exactly_what_the_node_forwarded() {
         miner.stop();
     }
     // Every forwarded share gets its verdict (the pool flushes acknowledgements every 200 ms).
+    // A share still in flight when the miners stopped may reach the pool after a check that
+    // looked settled, so the pool's count must agree too.
     let settled = wait_for(Duration::from_secs(5), || async {
         let c = node.snapshot().await.unwrap().upstream.counters;
+        let pool_accepted = pool
+            .stats()
+            .user(POOL_USER)
+            .map_or(0, |u| u.accepted_shares);
         c.forwarded_shares == c.acked_shares + c.rejected_shares
+            && pool_accepted == c.forwarded_shares
     })
     .await;
     let snapshot = node.snapshot().await.unwrap();

@@ -1,17 +1,18 @@
 //! One Stratum V1 device connection: frames and parses what it sends for the core, and writes
 //! what the core answers. Garbage or an oversized line closes this device only.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sv1::LineFramer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, warn, Instrument};
 
+use super::device_writer::{DeviceWriter, Pending};
 use super::sv1_request::{classify, to_device_request, BadLine};
 use crate::core::DeviceId;
-use crate::node::{CoreInput, DeviceOutput, DEVICE_QUEUE};
+use crate::node::CoreInput;
 
 /// A device that does not read its socket for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,15 +37,19 @@ enum DeviceEnd {
 }
 
 pub async fn run(
-    mut stream: TcpStream,
+    stream: TcpStream,
     max_line_bytes: usize,
     inbox: async_channel::Sender<CoreInput>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let (outbox, outputs) = mpsc::channel(DEVICE_QUEUE);
+    let stream = Arc::new(stream);
+    let writer = Arc::new(DeviceWriter::new(stream.clone()));
     let (reply, device) = oneshot::channel();
     if inbox
-        .send(CoreInput::DeviceConnected { outbox, reply })
+        .send(CoreInput::DeviceConnected {
+            writer: writer.clone(),
+            reply,
+        })
         .await
         .is_err()
     {
@@ -55,15 +60,7 @@ pub async fn run(
     };
     async {
         info!("device connected");
-        let end = serve(
-            &mut stream,
-            device,
-            max_line_bytes,
-            &inbox,
-            outputs,
-            shutdown,
-        )
-        .await;
+        let end = serve(&stream, &writer, device, max_line_bytes, &inbox, shutdown).await;
         match &end {
             DeviceEnd::Closed | DeviceEnd::Shutdown => info!(reason = %end, "device disconnected"),
             _ => warn!(reason = %end, "device disconnected"),
@@ -75,24 +72,29 @@ pub async fn run(
 }
 
 async fn serve(
-    stream: &mut TcpStream,
+    stream: &TcpStream,
+    writer: &DeviceWriter,
     device: DeviceId,
     max_line_bytes: usize,
     inbox: &async_channel::Sender<CoreInput>,
-    mut outputs: mpsc::Receiver<DeviceOutput>,
     mut shutdown: watch::Receiver<bool>,
 ) -> DeviceEnd {
-    let (mut reader, mut writer) = stream.split();
     let mut framer = LineFramer::new(max_line_bytes);
     let mut read_buf = vec![0u8; 4096];
-    let mut write_buf = Vec::with_capacity(4096);
     let mut bad_requests = 0u32;
+    // Made once: a fresh `changed()` per loop would register and drop a waiter every time.
+    let shutting_down = shutdown.changed();
+    tokio::pin!(shutting_down);
     loop {
         tokio::select! {
-            read = reader.read(&mut read_buf) => {
-                let n = match read {
+            readable = stream.readable() => {
+                if let Err(e) = readable {
+                    return e.into();
+                }
+                let n = match stream.try_read(&mut read_buf) {
                     Ok(0) => return DeviceEnd::Closed,
                     Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                     Err(e) => return e.into(),
                 };
                 let mut received = &read_buf[..n];
@@ -122,8 +124,8 @@ async fn serve(
                                 }
                                 let mut answer = Vec::new();
                                 sv1::encode::server::error(&mut answer, &sv1::Id::Null, 20, &e.to_string());
-                                if let Err(end) = write_all(&mut writer, &answer).await {
-                                    return end;
+                                if let Err(e) = writer.send(&answer) {
+                                    return DeviceEnd::Protocol(e.to_string());
                                 }
                             }
                         }
@@ -134,42 +136,40 @@ async fn serve(
                     }
                 }
             }
-            output = outputs.recv() => {
-                let Some(output) = output else {
-                    return DeviceEnd::ClosedByNode("device dropped by the node".into());
-                };
-                // Batch everything already queued into one write.
-                let mut next = Some(output);
-                write_buf.clear();
-                while let Some(output) = next.take() {
-                    match output {
-                        DeviceOutput::Line(line) => write_buf.extend_from_slice(&line),
-                        DeviceOutput::Close(reason) => {
-                            let _ = write_all(&mut writer, &write_buf).await;
-                            return DeviceEnd::ClosedByNode(reason);
+            pending = writer.pending() => {
+                let mut next = pending;
+                loop {
+                    match next {
+                        Pending::Write(bytes) => {
+                            if let Err(end) = write_all(stream, &bytes).await {
+                                return end;
+                            }
+                            next = writer.written();
                         }
+                        Pending::Close(reason) => return DeviceEnd::ClosedByNode(reason),
+                        Pending::Nothing => break,
                     }
-                    if write_buf.len() < 64 * 1024 {
-                        next = outputs.try_recv().ok();
-                    }
-                }
-                if let Err(end) = write_all(&mut writer, &write_buf).await {
-                    return end;
                 }
             }
-            _ = shutdown.changed() => return DeviceEnd::Shutdown,
+            _ = &mut shutting_down => return DeviceEnd::Shutdown,
         }
     }
 }
 
-async fn write_all(
-    writer: &mut tokio::net::tcp::WriteHalf<'_>,
-    bytes: &[u8],
-) -> Result<(), DeviceEnd> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    match tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(bytes)).await {
+/// Writes what the socket did not take at once, giving up on a device that does not read.
+async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> Result<(), DeviceEnd> {
+    let write = async {
+        while !bytes.is_empty() {
+            stream.writable().await?;
+            match stream.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(DeviceEnd::WriteTimeout),

@@ -5,11 +5,13 @@
 
 mod contract_routes;
 mod jds_clients;
+mod sv1_fanout;
 mod template_client;
 mod upstreams;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -21,10 +23,11 @@ use crate::chain::ChainUpdate;
 use crate::config::Config;
 use crate::config::RouteProtocol;
 use crate::core::{
-    Action, AllocationTotals, ConnectionId, Core, CoreConfig, DeviceId, DeviceRequest, Line,
+    Action, AllocationTotals, ConnectionId, Core, CoreConfig, DeviceId, DeviceRequest,
     NodeSnapshot, RouteId, Sv2Message, Sv2Request, TemplatesConfig, UpstreamEvent, UpstreamShare,
     VardiffConfig,
 };
+use crate::net::device_writer::DeviceWriter;
 use crate::net::jds_client::JdsSettings;
 use crate::net::sv2_downstream::DownstreamSettings;
 use crate::net::tp_client::TemplateProviderSettings;
@@ -40,7 +43,7 @@ use upstreams::{RouteUpstream, UpstreamDefaults, Upstreams, STOP_TIMEOUT};
 #[derive(Debug)]
 pub enum CoreInput {
     DeviceConnected {
-        outbox: mpsc::Sender<DeviceOutput>,
+        writer: Arc<DeviceWriter>,
         reply: oneshot::Sender<DeviceId>,
     },
     DeviceRequest {
@@ -85,13 +88,6 @@ pub enum CoreInput {
     Snapshot(oneshot::Sender<NodeSnapshot>),
 }
 
-/// What a device connection task is told to do.
-#[derive(Debug, Clone)]
-pub enum DeviceOutput {
-    Line(Line),
-    Close(String),
-}
-
 /// What a downstream SV2 connection task is told to do.
 #[derive(Debug, Clone)]
 pub enum Sv2Output {
@@ -111,7 +107,6 @@ pub enum UpstreamCommand {
 /// Queue sizes: large enough to absorb a burst (a new block's jobs to every device), small
 /// enough that a stuck peer is noticed instead of buffering without end.
 const CORE_QUEUE: usize = 16 * 1024;
-pub(crate) const DEVICE_QUEUE: usize = 256;
 /// A proxy's connection carries one job message per channel per block: room for many channels.
 pub(crate) const SV2_CONNECTION_QUEUE: usize = 64 * 1024;
 const TICK: Duration = Duration::from_secs(1);
@@ -567,7 +562,7 @@ fn listen_on(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 /// Where the core task sends what it has for each connection.
 #[derive(Default)]
 struct Outboxes {
-    sv1: HashMap<DeviceId, mpsc::Sender<DeviceOutput>>,
+    sv1: HashMap<DeviceId, Arc<DeviceWriter>>,
     sv2: HashMap<ConnectionId, mpsc::Sender<Sv2Output>>,
 }
 
@@ -633,8 +628,8 @@ async fn run_core(
             }
         }
     }
-    for outbox in outboxes.sv1.values() {
-        let _ = outbox.try_send(DeviceOutput::Close("node shutting down".into()));
+    for writer in outboxes.sv1.values() {
+        writer.close("node shutting down".into());
     }
     // Stopped together, so the whole takes at most STOP_TIMEOUT.
     let template = async {
@@ -660,10 +655,10 @@ fn apply(
 ) {
     let now = Instant::now();
     match input {
-        CoreInput::DeviceConnected { outbox, reply } => {
+        CoreInput::DeviceConnected { writer, reply } => {
             let device = core.device_connected(now);
             if reply.send(device).is_ok() {
-                outboxes.sv1.insert(device, outbox);
+                outboxes.sv1.insert(device, writer);
             } else {
                 core.device_disconnected(device);
             }
@@ -720,6 +715,21 @@ fn apply(
     }
 }
 
+/// Writes the gathered device lines; drops the devices that refused one (not reading, or gone).
+fn write_sv1_lines(
+    core: &mut Core,
+    outboxes: &mut Outboxes,
+    lines: &mut Vec<sv1_fanout::Sv1Write>,
+) {
+    for (device, error) in sv1_fanout::write(lines) {
+        warn!(%device, %error, "disconnecting the device");
+        if let Some(writer) = outboxes.sv1.remove(&device) {
+            writer.abandon(error.to_string());
+        }
+        core.device_disconnected(device);
+    }
+}
+
 fn carry_out_actions(
     core: &mut Core,
     outboxes: &mut Outboxes,
@@ -727,17 +737,24 @@ fn carry_out_actions(
     declaration: &JdClients,
     store: Option<&async_channel::Sender<StoreCommand>>,
 ) {
-    while let Some(action) = core.poll_action() {
+    // Lines for SV1 devices are gathered and written together (see `sv1_fanout`); any other
+    // action first writes what was gathered, so the order between kinds is kept.
+    let mut sv1_lines: Vec<sv1_fanout::Sv1Write> = Vec::new();
+    loop {
+        let Some(action) = core.poll_action() else {
+            if sv1_lines.is_empty() {
+                break;
+            }
+            write_sv1_lines(core, outboxes, &mut sv1_lines);
+            continue;
+        };
+        if !matches!(action, Action::ToSv1 { .. }) && !sv1_lines.is_empty() {
+            write_sv1_lines(core, outboxes, &mut sv1_lines);
+        }
         match action {
             Action::ToSv1 { device, line } => {
-                let Some(outbox) = outboxes.sv1.get(&device) else {
-                    continue;
-                };
-                if outbox.try_send(DeviceOutput::Line(line)).is_err() {
-                    // Full: the device does not read what we send; closed: its task ended.
-                    warn!(%device, "device not keeping up with its messages; disconnecting");
-                    outboxes.sv1.remove(&device);
-                    core.device_disconnected(device);
+                if let Some(writer) = outboxes.sv1.get(&device) {
+                    sv1_lines.push((device, writer.clone(), line));
                 }
             }
             Action::ToSv2 {

@@ -18,6 +18,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use work::Target;
 
+use super::notify_scan::notify_prev_hash;
 use super::share::{grind, GrindError, LoadJob};
 use super::stamped;
 use super::{Phase, RunShared};
@@ -129,6 +130,8 @@ struct Session<'a> {
     authorized: bool,
     target: Option<Target>,
     job: Option<LoadJob>,
+    /// The newest `mining.notify` line, parsed into `job` only when a share needs it.
+    unparsed_notify: Option<Vec<u8>>,
     prev_hash: Option<[u8; 32]>,
     ready: bool,
     next_id: u64,
@@ -151,6 +154,7 @@ impl<'a> Session<'a> {
             authorized: false,
             target: None,
             job: None,
+            unparsed_notify: None,
             prev_hash: None,
             ready: false,
             next_id: FIRST_SUBMIT_ID,
@@ -238,6 +242,14 @@ impl<'a> Session<'a> {
 
     fn on_line(&mut self, line: &[u8], received: SystemTime, record: &mut ConnectionRecord) {
         let counters = &self.shared.counters;
+        if let Some(prev_hash) = notify_prev_hash(line) {
+            self.on_prev_hash(prev_hash, received, record);
+            let kept = self.unparsed_notify.get_or_insert_with(Vec::new);
+            kept.clear();
+            kept.extend_from_slice(line);
+            self.check_ready(record);
+            return;
+        }
         let message = match parse_server(line) {
             Ok(message) => message,
             Err(_) => {
@@ -247,22 +259,9 @@ impl<'a> Session<'a> {
         };
         match message {
             ServerMessage::Notify(n) => {
-                if self.prev_hash.is_some_and(|p| p != n.prev_hash)
-                    && record.prevhash_changes.len() < MAX_PREVHASH_CHANGES
-                {
-                    record.prevhash_changes.push(received);
-                }
-                self.prev_hash = Some(n.prev_hash);
-                self.job = Some(LoadJob {
-                    job_id: n.job_id.into_owned(),
-                    prev_hash: n.prev_hash,
-                    coinb1: n.coinb1,
-                    coinb2: n.coinb2,
-                    merkle_branch: n.merkle_branch,
-                    version: n.version,
-                    nbits: n.nbits,
-                    ntime: n.ntime,
-                });
+                self.on_prev_hash(n.prev_hash, received, record);
+                self.unparsed_notify = None;
+                self.job = Some(job_of(n));
             }
             ServerMessage::SetDifficulty(d) if d.is_finite() && d > 0.0 => {
                 self.target = Some(Target::from_difficulty(d));
@@ -306,16 +305,43 @@ impl<'a> Session<'a> {
             },
             _ => {}
         }
-        if !self.ready && self.authorized && self.extranonce.is_some() && self.job.is_some() {
+        self.check_ready(record);
+    }
+
+    fn on_prev_hash(
+        &mut self,
+        prev_hash: [u8; 32],
+        received: SystemTime,
+        record: &mut ConnectionRecord,
+    ) {
+        if self.prev_hash.is_some_and(|p| p != prev_hash)
+            && record.prevhash_changes.len() < MAX_PREVHASH_CHANGES
+        {
+            record.prevhash_changes.push(received);
+        }
+        self.prev_hash = Some(prev_hash);
+    }
+
+    fn check_ready(&mut self, record: &mut ConnectionRecord) {
+        let has_job = self.job.is_some() || self.unparsed_notify.is_some();
+        if !self.ready && self.authorized && self.extranonce.is_some() && has_job {
             self.ready = true;
             self.handshake_permit = None;
             record.ready_after = Some(self.shared.started.elapsed());
-            counters.ready.fetch_add(1, Ordering::Relaxed);
+            self.shared.counters.ready.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn submit(&mut self) {
         let counters = &self.shared.counters;
+        if let Some(line) = self.unparsed_notify.take() {
+            match parse_server(&line) {
+                Ok(ServerMessage::Notify(n)) => self.job = Some(job_of(n)),
+                _ => {
+                    counters.bad_lines.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
         let (Some(job), Some((extranonce1, extranonce2_size))) = (&self.job, &self.extranonce)
         else {
             return;
@@ -359,6 +385,19 @@ impl<'a> Session<'a> {
         }
         self.in_flight.push_back((id, SystemTime::now()));
         counters.submitted.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn job_of(n: sv1::Notify<'_>) -> LoadJob {
+    LoadJob {
+        job_id: n.job_id.into_owned(),
+        prev_hash: n.prev_hash,
+        coinb1: n.coinb1,
+        coinb2: n.coinb2,
+        merkle_branch: n.merkle_branch,
+        version: n.version,
+        nbits: n.nbits,
+        ntime: n.ntime,
     }
 }
 

@@ -15,6 +15,7 @@
 mod cli;
 mod connection;
 mod measure;
+mod notify_scan;
 mod process;
 mod report;
 mod share;
