@@ -17,8 +17,9 @@
 #                              harness working (scripts/test.sh runs it)
 #   BENCH_CRITERION=0 scripts/bench.sh   the load scenarios only
 #
-# Both proxies run with RUST_LOG=warn (the translator logs every share at info), their file
-# limits raised, on 127.0.0.1; every connection comes from loopback addresses.
+# Both proxies run with RUST_LOG=warn (the translator logs every share at info) and their file
+# limits raised, on 127.0.0.1; every connection comes from loopback addresses; the load
+# generator runs under `nice -n 10`.
 # Respects CARGO_TARGET_DIR and HASHROUTER_PEERS_DIR (the interop tests' peer cache).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -53,6 +54,8 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 out_dir="$target_dir/bench"
 mkdir -p "$out_dir"
 out_dir="$(cd "$out_dir" && pwd)"
+# Nothing from an earlier run may end up in this run's table.
+rm -f "$out_dir"/*.json "$out_dir"/*.log "$out_dir/criterion.md" "$out_dir/results.md"
 work=$(mktemp -d "${TMPDIR:-/tmp}/hashrouter-bench.XXXXXX")
 pids=()
 cleanup() {
@@ -184,7 +187,10 @@ run_scenario() {
     esac
     printf -- '--- %s, scenario %s\n' "$sut" "$scenario"
     local status=0
-    (ulimit -n "$(ulimit -Hn)" && exec "$minesim_bin" load "${args[@]}") || status=$?
+    # The load generator runs at a lower priority: in a farm the devices are other machines,
+    # not a process taking the proxy's cores while it writes a new block's jobs. Latencies are
+    # taken from the kernel's receive timestamps, so its own slower reading does not count.
+    (ulimit -n "$(ulimit -Hn)" && exec nice -n 10 "$minesim_bin" load "${args[@]}") || status=$?
     kill "$proxy_pid" "$pool_pid" 2>/dev/null || true
     wait "$proxy_pid" "$pool_pid" 2>/dev/null || true
     cp "$dir/proxy.log" "$out_dir/$sut-$scenario.log"

@@ -74,7 +74,7 @@ row("peak RSS MiB (c)", lambda r: (sut_field(r["c"], "peak_rss_kib") or 0) / 102
 title = "# hashrouter vs translator_sv2: side-by-side load" + (" (smoke scale)" if smoke else "")
 print(title)
 print()
-print("Same minesim SV2 pool, same `minesim load` on 127.0.0.1, both proxies at RUST_LOG=warn.")
+print("Same minesim SV2 pool, same `minesim load` (nice 10) on 127.0.0.1, both proxies at RUST_LOG=warn.")
 print("Ratio: how many times better hashrouter is (higher shares/CPU-s, lower everything else).")
 print()
 print("| figure | hashrouter | translator_sv2 | ratio |")
