@@ -16,6 +16,8 @@
 #   scripts/bench.sh --smoke   100/200 connections for a few seconds, no criterion: keeps the
 #                              harness working (scripts/test.sh runs it)
 #   BENCH_CRITERION=0 scripts/bench.sh   the load scenarios only
+#   BENCH_PROFILE=1 scripts/bench.sh     also samples hashrouter under scenario (a) with perf
+#                                        (Debian's linux-perf) into target/bench/profile-a.txt
 #
 # Both proxies run with RUST_LOG=warn (the translator logs every share at info) and their file
 # limits raised, on 127.0.0.1; every connection comes from loopback addresses; the load
@@ -55,7 +57,8 @@ out_dir="$target_dir/bench"
 mkdir -p "$out_dir"
 out_dir="$(cd "$out_dir" && pwd)"
 # Nothing from an earlier run may end up in this run's table.
-rm -f "$out_dir"/*.json "$out_dir"/*.log "$out_dir/criterion.md" "$out_dir/results.md"
+rm -f "$out_dir"/*.json "$out_dir"/*.log "$out_dir"/perf-a.data* "$out_dir/profile-a.txt" \
+    "$out_dir/criterion.md" "$out_dir/results.md"
 work=$(mktemp -d "${TMPDIR:-/tmp}/hashrouter-bench.XXXXXX")
 pids=()
 cleanup() {
@@ -187,10 +190,24 @@ run_scenario() {
     esac
     printf -- '--- %s, scenario %s\n' "$sut" "$scenario"
     local status=0
+    local perf_pid=""
+    if [ "${BENCH_PROFILE:-0}" = 1 ] && [ "$sut-$scenario" = hashrouter-a ]; then
+        # Sampled over the measuring window (the connections are ready within a second).
+        (sleep 2 && exec perf record -F 4999 -g -p "$proxy_pid" -o "$out_dir/perf-a.data" \
+            -- sleep "$((A_DURATION - 2))") >"$dir/perf.log" 2>&1 &
+        perf_pid=$!
+    fi
     # The load generator runs at a lower priority: in a farm the devices are other machines,
     # not a process taking the proxy's cores while it writes a new block's jobs. Latencies are
     # taken from the kernel's receive timestamps, so its own slower reading does not count.
     (ulimit -n "$(ulimit -Hn)" && exec nice -n 10 "$minesim_bin" load "${args[@]}") || status=$?
+    if [ -n "$perf_pid" ]; then
+        wait "$perf_pid" || { echo "bench: perf record failed:" >&2; cat "$dir/perf.log" >&2; }
+        perf report -i "$out_dir/perf-a.data" --no-children --percent-limit 0.8 --stdio -g none \
+            2>/dev/null | grep -E '^ +[0-9]' >"$out_dir/profile-a.txt" || true
+        printf 'profile of hashrouter under scenario (a): %s\n' "$out_dir/profile-a.txt"
+        head -n 15 "$out_dir/profile-a.txt"
+    fi
     kill "$proxy_pid" "$pool_pid" 2>/dev/null || true
     wait "$proxy_pid" "$pool_pid" 2>/dev/null || true
     cp "$dir/proxy.log" "$out_dir/$sut-$scenario.log"
