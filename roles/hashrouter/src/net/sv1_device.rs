@@ -1,5 +1,6 @@
 //! One Stratum V1 device connection: frames and parses what it sends for the core, and writes
-//! what the core answers. Garbage or an oversized line closes this device only.
+//! what the core's answers left queued (the core writes straight into the socket when it can,
+//! see [`DeviceWriter`]). Garbage or an oversized line closes this device only.
 
 use std::sync::Arc;
 use std::time::Duration;
