@@ -50,10 +50,10 @@ reconnect_max_secs = 1
     .expect("test config is valid");
     let node = node::start(&config).await.expect("node starts");
 
-    let mut load = LoadConfig::new(node.sv1_addr(), CONNECTIONS, 2.0, Duration::from_secs(4));
+    let mut load = LoadConfig::new(node.sv1_addr(), CONNECTIONS, 2.0, Duration::from_secs(5));
     load.pool_control = Some(control_addr);
     load.new_blocks = BLOCKS;
-    load.block_spacing = Duration::from_millis(1500);
+    load.block_spacing = Duration::from_millis(2000);
     // The node runs in this process: its CPU and memory are ours, good enough for a smoke run.
     load.sut_pid = Some(std::process::id());
     let report = run(load).await.expect("the load run completes");
