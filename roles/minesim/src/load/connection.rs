@@ -213,7 +213,8 @@ impl<'a> Session<'a> {
             }
             tokio::select! {
                 read = stamped::read(&stream, &mut buf) => {
-                    let (n, received) = read.map_err(|e| format!("read: {e}"))?;
+                    let (n, stamp) = read.map_err(|e| format!("read: {e}"))?;
+                    let received = stamp.unwrap_or_else(SystemTime::now);
                     if n == 0 {
                         return Err("closed by the proxy".into());
                     }

@@ -29,13 +29,14 @@ pub fn enable(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// Reads into `buf` once readable; returns the byte count (0 at end of stream) and the
-/// kernel's receive time of the newest data read, or the time of reading when the kernel
-/// gave none.
-pub async fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, SystemTime)> {
+/// kernel's receive time of the newest data read. The kernel gives none for data that arrived
+/// before it switched stamping on (it does so asynchronously, shortly after the first socket
+/// asks), nor at end of stream.
+pub async fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<SystemTime>)> {
     loop {
         stream.readable().await?;
         match stream.try_io(Interest::READABLE, || recv(stream.as_raw_fd(), buf)) {
-            Ok((n, stamp)) => return Ok((n, stamp.unwrap_or_else(SystemTime::now))),
+            Ok(read) => return Ok(read),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         }
@@ -90,16 +91,23 @@ mod tests {
             .unwrap();
         let (mut server, _) = listener.accept().await.unwrap();
         enable(&client).unwrap();
-        let before = SystemTime::now();
-        server.write_all(b"hello\n").await.unwrap();
-        // Read late: the stamp is still when the bytes arrived. (The kernel stamps them at
-        // local delivery, which a loaded machine may run a little after the write returns, so
-        // the bound is the start of the read, not the end of the write.)
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let before_read = SystemTime::now();
         let mut buf = [0u8; 64];
-        let (n, stamp) = read(&client, &mut buf).await.unwrap();
-        assert_eq!(&buf[..n], b"hello\n");
+        // The kernel turns stamping on asynchronously: early data may come without a stamp.
+        let mut stamped = None;
+        for _ in 0..40 {
+            let before = SystemTime::now();
+            server.write_all(b"hello\n").await.unwrap();
+            // Read late: the stamp is still when the bytes arrived, before the read began.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let before_read = SystemTime::now();
+            let (n, stamp) = read(&client, &mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"hello\n");
+            if let Some(stamp) = stamp {
+                stamped = Some((before, stamp, before_read));
+                break;
+            }
+        }
+        let (before, stamp, before_read) = stamped.expect("the kernel stamped received data");
         assert!(
             stamp >= before && stamp < before_read,
             "{stamp:?} outside {before:?}..{before_read:?}"
