@@ -191,6 +191,17 @@ pub(crate) struct RunShared {
 }
 
 impl RunShared {
+    /// Starts the run's clock now.
+    fn new(phase: watch::Receiver<Phase>, handshake_concurrency: usize) -> Self {
+        Self {
+            counters: Counters::default(),
+            phase,
+            handshakes: Semaphore::new(handshake_concurrency),
+            started: Instant::now(),
+            problems: Mutex::default(),
+        }
+    }
+
     /// Counts one occurrence of a problem, keeping at most [`MAX_PROBLEM_KINDS`] kinds.
     pub fn note_problem(&self, problem: String) {
         let mut problems = self.problems.lock().unwrap_or_else(|p| p.into_inner());
@@ -208,13 +219,7 @@ impl RunShared {
 /// connections that never got ready.
 async fn probe(config: &LoadConfig) {
     let (phase_tx, phase) = watch::channel(Phase::Warmup);
-    let shared = Arc::new(RunShared {
-        counters: Counters::default(),
-        phase,
-        handshakes: Semaphore::new(1),
-        started: Instant::now(),
-        problems: Mutex::default(),
-    });
+    let shared = Arc::new(RunShared::new(phase, 1));
     let plan = ConnectionPlan {
         target: config.target,
         source_ip: config.source_ips.first().copied(),
@@ -255,13 +260,7 @@ pub async fn run(config: LoadConfig) -> Result<LoadReport, LoadError> {
     let generator_before = ProcessSample::read(std::process::id()).ok();
 
     let (phase_tx, phase) = watch::channel(Phase::Warmup);
-    let shared = Arc::new(RunShared {
-        counters: Counters::default(),
-        phase,
-        handshakes: Semaphore::new(config.handshake_concurrency),
-        started: Instant::now(),
-        problems: Mutex::default(),
-    });
+    let shared = Arc::new(RunShared::new(phase, config.handshake_concurrency));
     let mut tasks = JoinSet::new();
     for index in 0..total {
         let submitting = index < config.connections;
