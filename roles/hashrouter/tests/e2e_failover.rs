@@ -112,10 +112,25 @@ rebalance_secs = 1
     config.initial_target = minesim::pool::InitialTarget::FixedDifficulty(0.00005);
     config.vardiff = false;
     let buyer = minesim::pool::Pool::start(config).await.unwrap();
+    let recovered_at = Instant::now();
+    let mut last_print = Instant::now();
     assert!(
-        wait_for(Duration::from_secs(40), || async {
-            let r = route(&node, 1).await;
-            r.upstream.connected && r.owed < owed_before_recovery * 0.25
+        wait_for(Duration::from_secs(40), || {
+            let print = last_print.elapsed() >= Duration::from_secs(2);
+            if print {
+                last_print = Instant::now();
+            }
+            let node = &node;
+            async move {
+                let r = route(node, 1).await;
+                if print {
+                    println!(
+                        "{:>5.1}s owed {:.0} of {owed_before_recovery:.0}, target {:.0}, devices {}, connected {}",
+                        recovered_at.elapsed().as_secs_f64(), r.owed, r.target, r.devices, r.upstream.connected
+                    );
+                }
+                r.upstream.connected && r.owed < owed_before_recovery * 0.25
+            }
         })
         .await,
         "debt not repaid after recovery: {:?}",
