@@ -59,6 +59,8 @@ pub struct Config {
     pub difficulty: DifficultyConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// The seller's own pool: the `default` route, which takes whatever allocations leave.
     pub upstream: UpstreamConfig,
     /// Buyers' pools that allocations send hashrate to (`[[routes]]`).
@@ -199,6 +201,17 @@ pub struct JobsConfig {
     /// firmware that reconnects when work looks stuck. 0 disables.
     #[serde(default)]
     pub keepalive_secs: u64,
+}
+
+/// `[limits]`: caps that keep a misbehaving or oversized farm from exhausting the node.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Device connections (SV1 and SV2 together) the node accepts; past it, a new connection is
+    /// closed at once and counted. Absent = the open-file limit (raised to its hard limit at
+    /// start) minus 256 descriptors kept for the node; a value above that is lowered to it.
+    #[serde(default)]
+    pub max_device_connections: Option<usize>,
 }
 
 /// The seller's own SV2 pool: the route named `default`, which gets every device's work that
@@ -354,6 +367,12 @@ impl Config {
         }
         if let Some(sv2) = &self.sv2 {
             sv2.validate()?;
+        }
+        if self.limits.max_device_connections == Some(0) {
+            return Err(invalid(
+                "limits.max_device_connections",
+                "must be at least 1 (leave it out for the open-file limit)",
+            ));
         }
         let d = &self.difficulty;
         for (field, value) in [

@@ -154,6 +154,17 @@ fn the_base_config_of_these_tests_is_valid() {
 }
 
 #[test]
+fn a_zero_device_connection_limit_is_refused() {
+    assert_refused(
+        &format!("{}\n[limits]\nmax_device_connections = 0\n", good_config()),
+        "limits.max_device_connections",
+    );
+    let text = format!("{}\n[limits]\nmax_device_connections = 5000\n", good_config());
+    let config = Config::parse(&text).expect("a positive limit is valid");
+    assert_eq!(config.limits.max_device_connections, Some(5000));
+}
+
+#[test]
 fn unknown_key_is_refused() {
     let text = good_config().replace("listen =", "lisen =");
     assert_refused(&text, "lisen");

@@ -69,6 +69,21 @@ pub const SV2_CONNECTIONS: Family = gauge(
     &[],
     "Downstream SV2 connections (each may carry several channels).",
 );
+pub const LISTENER_CONNECTIONS: Family = gauge(
+    "hashrouter_listener_connections",
+    &[],
+    "Device connections (SV1 and SV2) open now, counted against the limit.",
+);
+pub const LISTENER_CONNECTION_LIMIT: Family = gauge(
+    "hashrouter_listener_connection_limit",
+    &[],
+    "Device connections the node accepts (limits.max_device_connections, or what the open-file limit allows).",
+);
+pub const LISTENER_CONNECTIONS_REFUSED: Family = counter(
+    "hashrouter_listener_connections_refused_total",
+    &[],
+    "Device connections closed on arrival because the node was at its connection limit.",
+);
 pub const TEMPLATE_PROVIDER_CONNECTED: Family = gauge(
     "hashrouter_template_provider_connected",
     &[],
@@ -203,6 +218,9 @@ pub const FAMILIES: &[Family] = &[
     DEVICES_CONNECTED,
     FARM_HASHRATE,
     SV2_CONNECTIONS,
+    LISTENER_CONNECTIONS,
+    LISTENER_CONNECTION_LIMIT,
+    LISTENER_CONNECTIONS_REFUSED,
     TEMPLATE_PROVIDER_CONNECTED,
     CHAIN_HEAD_BLOCK,
     CHAIN_SECONDS_SINCE_SYNC,
@@ -278,6 +296,13 @@ fn node(e: &mut Exposition, info: &NodeInfo, snapshot: &NodeSnapshot, now_unix: 
     single(e, &DEVICES_CONNECTED, snapshot.devices.len());
     single(e, &FARM_HASHRATE, snapshot.farm_hashrate);
     single(e, &SV2_CONNECTIONS, snapshot.sv2_connections);
+    single(e, &LISTENER_CONNECTIONS, info.device_limit.open());
+    single(e, &LISTENER_CONNECTION_LIMIT, info.device_limit.limit());
+    single(
+        e,
+        &LISTENER_CONNECTIONS_REFUSED,
+        info.device_limit.refused(),
+    );
     if info.template_provider {
         single(
             e,

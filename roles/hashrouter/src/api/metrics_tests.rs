@@ -29,6 +29,7 @@ fn info() -> NodeInfo {
         sv2_addr: None,
         template_provider: true,
         chain: false,
+        device_limit: std::sync::Arc::new(crate::net::connection_limit::ConnectionLimit::new(100)),
     }
 }
 
@@ -284,6 +285,9 @@ fn the_exposition_shows_the_snapshot() {
     assert_eq!(v("hashrouter_template_provider_connected", &[]), 0.0);
     assert_eq!(v("hashrouter_chain_head_block", &[]), 123_456.0);
     assert_eq!(v("hashrouter_chain_stale", &[]), 0.0);
+    assert_eq!(v("hashrouter_listener_connection_limit", &[]), 100.0);
+    assert_eq!(v("hashrouter_listener_connections", &[]), 0.0);
+    assert_eq!(v("hashrouter_listener_connections_refused_total", &[]), 0.0);
 }
 
 #[test]

@@ -83,6 +83,7 @@ pub(super) async fn serve(snapshot: NodeSnapshot, token: Option<&str>) -> String
         sv2_addr: None,
         template_provider: false,
         chain: false,
+        device_limit: std::sync::Arc::new(crate::net::connection_limit::ConnectionLimit::new(100)),
     };
     let taken_unix = crate::wall_clock::unix_now();
     let (_latest_tx, latest) = watch::channel(Some(Arc::new(Sample {
@@ -306,6 +307,7 @@ fn a_configured_chain_not_heard_from_yet_is_starting() {
         sv2_addr: None,
         template_provider: false,
         chain: true,
+        device_limit: std::sync::Arc::new(crate::net::connection_limit::ConnectionLimit::new(100)),
     };
     let sample = Sample {
         snapshot: empty_snapshot(),
@@ -321,4 +323,42 @@ fn a_configured_chain_not_heard_from_yet_is_starting() {
     info.chain = false;
     let health = super::view::health(&info, Some(&sample), 1_700_000_100);
     assert_eq!(health.status, model::Status::Ok, "{health:?}");
+}
+
+#[test]
+fn a_node_at_its_connection_limit_is_degraded() {
+    let limit = std::sync::Arc::new(crate::net::connection_limit::ConnectionLimit::new(2));
+    let info = NodeInfo {
+        version: "test".into(),
+        started_unix: 1_700_000_000,
+        sv1_addr: "127.0.0.1:3333".parse().unwrap(),
+        sv2_addr: None,
+        template_provider: false,
+        chain: false,
+        device_limit: limit.clone(),
+    };
+    let sample = Sample {
+        snapshot: empty_snapshot(),
+        taken_unix: 1_700_000_100,
+    };
+    let connections = |info: &NodeInfo| {
+        let health = super::view::health(info, Some(&sample), 1_700_000_100);
+        let c = health
+            .components
+            .into_iter()
+            .find(|c| c.name == "device_connections")
+            .expect("a device_connections component");
+        (health.status, c.status, c.detail.unwrap_or_default())
+    };
+    let _first = limit.admit();
+    let (node, status, detail) = connections(&info);
+    assert_eq!((node, status), (model::Status::Ok, model::Status::Ok));
+    assert_eq!(detail, "1 of 2 open");
+    let _second = limit.admit();
+    let (node, status, detail) = connections(&info);
+    assert_eq!(
+        (node, status),
+        (model::Status::Degraded, model::Status::Degraded)
+    );
+    assert!(detail.contains("new devices are refused"), "{detail}");
 }

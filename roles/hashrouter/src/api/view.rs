@@ -2,12 +2,14 @@
 //! snapshots directly.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::chain::ChainSnapshot;
 use crate::core::{
     AllocationSnapshot, DeclaratorState, DeliveryWindow, DeviceKind, DeviceSnapshot, NodeSnapshot,
     RouteSnapshot,
 };
+use crate::net::connection_limit::ConnectionLimit;
 
 use super::model::{
     Allocation, Allocations, Component, Delivery, Device, Event, Events, Health, JobDeclaration,
@@ -31,6 +33,8 @@ pub struct NodeInfo {
     /// A chain (Lumerin marketplace) is configured: until its watcher first reports, the
     /// node is `starting`, not `ok` without it.
     pub chain: bool,
+    /// The device connection cap the listeners share (live counts).
+    pub device_limit: Arc<ConnectionLimit>,
 }
 
 /// A snapshot and when it was taken.
@@ -63,6 +67,7 @@ pub fn health(info: &NodeInfo, sample: Option<&Sample>, now_unix: u64) -> Health
             Some(addr.to_string()),
         ));
     }
+    components.push(connections_component(&info.device_limit));
     let mut startup = None;
     if let Some(sample) = fresh {
         let snapshot = &sample.snapshot;
@@ -123,6 +128,26 @@ pub fn health(info: &NodeInfo, sample: Option<&Sample>, now_unix: u64) -> Health
         uptime_s: now_unix.saturating_sub(info.started_unix),
         components,
         startup,
+    }
+}
+
+/// Degraded while the connection cap is reached: devices that connect now are turned away.
+fn connections_component(limit: &ConnectionLimit) -> Component {
+    let (open, cap) = (limit.open(), limit.limit());
+    if open >= cap {
+        component(
+            "device_connections",
+            Status::Degraded,
+            Some(format!(
+                "{open} of {cap} open: at the limit, new devices are refused"
+            )),
+        )
+    } else {
+        component(
+            "device_connections",
+            Status::Ok,
+            Some(format!("{open} of {cap} open")),
+        )
     }
 }
 

@@ -3,6 +3,7 @@
 //! client. Each connection runs in its own task and talks to the core task through
 //! bounded queues.
 
+pub mod connection_limit;
 pub mod device_writer;
 mod endpoints;
 pub mod jds_client;

@@ -27,6 +27,7 @@ use crate::core::{
     NodeSnapshot, RouteId, Sv2Message, Sv2Request, TemplatesConfig, UpstreamEvent, UpstreamShare,
     VardiffConfig,
 };
+use crate::net::connection_limit::{raise_fd_limit, ConnectionLimit};
 use crate::net::device_writer::DeviceWriter;
 use crate::net::jds_client::JdsSettings;
 use crate::net::sv2_downstream::DownstreamSettings;
@@ -300,6 +301,9 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
         None => None,
     };
 
+    let device_limit = Arc::new(ConnectionLimit::new(device_connection_cap(
+        config.limits.max_device_connections,
+    )));
     let (sv1_listener, sv1_addr) = bind("sv1.listen", &config.sv1.listen).await?;
     info!(%sv1_addr, "listening for Stratum V1 devices");
     let sv2 = match &config.sv2 {
@@ -432,14 +436,19 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
             store_commands,
             shutdown_rx.clone(),
         )),
-        tokio::spawn(listener::run(sv1_listener, shutdown_rx.clone(), {
-            let (inbox, shutdown) = (inbox_tx.clone(), shutdown_rx.clone());
-            let max_line_bytes = config.sv1.max_line_bytes;
-            move |stream, peer| {
-                sv1_device::run(stream, max_line_bytes, inbox.clone(), shutdown.clone())
-                    .instrument(info_span!("sv1", %peer))
-            }
-        })),
+        tokio::spawn(listener::run(
+            sv1_listener,
+            device_limit.clone(),
+            shutdown_rx.clone(),
+            {
+                let (inbox, shutdown) = (inbox_tx.clone(), shutdown_rx.clone());
+                let max_line_bytes = config.sv1.max_line_bytes;
+                move |stream, peer| {
+                    sv1_device::run(stream, max_line_bytes, inbox.clone(), shutdown.clone())
+                        .instrument(info_span!("sv1", %peer))
+                }
+            },
+        )),
     ]);
     if let Some(writer) = store_writer {
         // Ends once the core task has dropped its sender, after the last write.
@@ -462,6 +471,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
                 sv2_addr,
                 template_provider: config.template_provider.is_some(),
                 chain: config.lumerin.is_some(),
+                device_limit: device_limit.clone(),
             },
             token: api_token,
             reload: reload_requests,
@@ -477,6 +487,7 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
         let (inbox, shutdown) = (inbox_tx.clone(), shutdown_rx.clone());
         tasks.push(tokio::spawn(listener::run(
             sv2_listener,
+            device_limit,
             shutdown_rx,
             move |stream, peer| {
                 sv2_downstream::run(stream, settings.clone(), inbox.clone(), shutdown.clone())
@@ -492,6 +503,36 @@ pub async fn start(config: &Config) -> Result<NodeHandle, NodeError> {
         shutdown: shutdown_tx,
         tasks,
     })
+}
+
+/// How many device connections the listeners accept: the configured cap, but never more than the
+/// open-file limit (raised to its hard limit here) leaves after the node's own descriptors.
+fn device_connection_cap(configured: Option<usize>) -> usize {
+    let budget = match raise_fd_limit() {
+        Ok(fds) => {
+            info!(open_files = fds.soft, "open-file limit");
+            fds.device_budget()
+        }
+        Err(error) => {
+            warn!(%error, "cannot read the open-file limit; device connections are not capped by it");
+            usize::MAX
+        }
+    };
+    let cap = match configured {
+        Some(wanted) if wanted > budget => {
+            warn!(
+                configured = wanted,
+                allowed = budget,
+                "limits.max_device_connections is more than the open-file limit allows; \
+                 using the lower figure (raise the service's LimitNOFILE / ulimit -n)"
+            );
+            budget
+        }
+        Some(wanted) => wanted,
+        None => budget,
+    };
+    info!(max_device_connections = cap, "device connection limit");
+    cap
 }
 
 /// Passes what a source produces to the core task until shutdown; dropping the receiver then
