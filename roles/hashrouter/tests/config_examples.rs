@@ -159,7 +159,10 @@ fn a_zero_device_connection_limit_is_refused() {
         &format!("{}\n[limits]\nmax_device_connections = 0\n", good_config()),
         "limits.max_device_connections",
     );
-    let text = format!("{}\n[limits]\nmax_device_connections = 5000\n", good_config());
+    let text = format!(
+        "{}\n[limits]\nmax_device_connections = 5000\n",
+        good_config()
+    );
     let config = Config::parse(&text).expect("a positive limit is valid");
     assert_eq!(config.limits.max_device_connections, Some(5000));
 }
