@@ -45,6 +45,23 @@ pub struct Notify<'a> {
     pub clean_jobs: bool,
 }
 
+impl Notify<'_> {
+    /// The same job, no longer borrowing the line it was parsed from.
+    pub fn into_owned(self) -> Notify<'static> {
+        Notify {
+            job_id: Cow::Owned(self.job_id.into_owned()),
+            prev_hash: self.prev_hash,
+            coinb1: self.coinb1,
+            coinb2: self.coinb2,
+            merkle_branch: self.merkle_branch,
+            version: self.version,
+            nbits: self.nbits,
+            ntime: self.ntime,
+            clean_jobs: self.clean_jobs,
+        }
+    }
+}
+
 /// `client.reconnect`: all params optional (no host means "same host").
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Reconnect<'a> {

@@ -106,10 +106,7 @@ async fn a_misbehaving_device_is_refused_alone() {
     // The good miners never noticed: connected throughout, and still getting shares accepted.
     assert!(
         wait_for(Duration::from_secs(10), || async {
-            accepted(&miners)
-                .iter()
-                .zip(&before)
-                .all(|(now, then)| now > then)
+            all_accepted_more(&miners, &before)
         })
         .await,
         "good miners stopped mining: before {before:?}, now {:?}",

@@ -134,10 +134,7 @@ authority_secret_key = "{}"
     let before = accepted(&miners);
     assert!(
         wait_for(Duration::from_secs(10), || async {
-            accepted(&miners)
-                .iter()
-                .zip(&before)
-                .all(|(now, then)| now > then)
+            all_accepted_more(&miners, &before)
         })
         .await,
         "the admitted miners stopped mining"

@@ -105,3 +105,11 @@ where
 pub fn accepted(miners: &[MinerHandle]) -> Vec<u64> {
     miners.iter().map(|m| m.stats().shares_accepted()).collect()
 }
+
+/// Whether every miner has had a share accepted since `before` (an earlier [`accepted`]).
+pub fn all_accepted_more(miners: &[MinerHandle], before: &[u64]) -> bool {
+    accepted(miners)
+        .iter()
+        .zip(before)
+        .all(|(now, then)| now > then)
+}

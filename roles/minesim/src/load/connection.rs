@@ -19,7 +19,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use work::Target;
 
 use super::notify_scan::notify_prev_hash;
-use super::share::{grind, GrindError, LoadJob};
+use super::share::{grind, GrindError};
 use super::stamped;
 use super::{Phase, RunShared};
 
@@ -129,7 +129,7 @@ struct Session<'a> {
     extranonce: Option<(Vec<u8>, usize)>,
     authorized: bool,
     target: Option<Target>,
-    job: Option<LoadJob>,
+    job: Option<sv1::Notify<'static>>,
     /// The newest `mining.notify` line, parsed into `job` only when a share needs it.
     unparsed_notify: Option<Vec<u8>>,
     prev_hash: Option<[u8; 32]>,
@@ -262,7 +262,7 @@ impl<'a> Session<'a> {
             ServerMessage::Notify(n) => {
                 self.on_prev_hash(n.prev_hash, received, record);
                 self.unparsed_notify = None;
-                self.job = Some(job_of(n));
+                self.job = Some(n.into_owned());
             }
             ServerMessage::SetDifficulty(d) if d.is_finite() && d > 0.0 => {
                 self.target = Some(Target::from_difficulty(d));
@@ -337,7 +337,7 @@ impl<'a> Session<'a> {
         let counters = &self.shared.counters;
         if let Some(line) = self.unparsed_notify.take() {
             match parse_server(&line) {
-                Ok(ServerMessage::Notify(n)) => self.job = Some(job_of(n)),
+                Ok(ServerMessage::Notify(n)) => self.job = Some(n.into_owned()),
                 _ => {
                     counters.bad_lines.fetch_add(1, Ordering::Relaxed);
                 }
@@ -386,19 +386,6 @@ impl<'a> Session<'a> {
         }
         self.in_flight.push_back((id, SystemTime::now()));
         counters.submitted.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-fn job_of(n: sv1::Notify<'_>) -> LoadJob {
-    LoadJob {
-        job_id: n.job_id.into_owned(),
-        prev_hash: n.prev_hash,
-        coinb1: n.coinb1,
-        coinb2: n.coinb2,
-        merkle_branch: n.merkle_branch,
-        version: n.version,
-        nbits: n.nbits,
-        ntime: n.ntime,
     }
 }
 

@@ -25,7 +25,7 @@ pub use cli::{run_cli, LoadArgs};
 pub use measure::Percentiles;
 pub use process::{raise_fd_limit, ProcessError, ProcessSample};
 pub use report::{LoadReport, SutReport};
-pub use share::{grind, FoundShare, GrindError, LoadJob, MAX_NONCES_PER_SHARE};
+pub use share::{grind, FoundShare, GrindError, MAX_NONCES_PER_SHARE};
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

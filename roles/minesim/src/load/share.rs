@@ -2,26 +2,13 @@
 //! connection's extranonce1 and a fresh extranonce2, and nonces are tried until its sha256d meets
 //! the target the proxy set.
 
-use sv1::Extranonce2;
+use sv1::{Extranonce2, Notify};
 use work::{coinbase_txid, merkle_root, BlockHeader, Target};
 
 /// The most nonces tried for one share. At the difficulties a load test uses (around 1e-7,
 /// a few hundred hashes) this is never reached; a proxy that set a real difficulty makes
 /// the generator report exhausted grinds instead of burning the CPU it shares with the proxy.
 pub const MAX_NONCES_PER_SHARE: u32 = 1 << 22;
-
-/// A job as the connection last received it, in internal byte orders.
-#[derive(Debug, Clone)]
-pub struct LoadJob {
-    pub job_id: String,
-    pub prev_hash: [u8; 32],
-    pub coinb1: Vec<u8>,
-    pub coinb2: Vec<u8>,
-    pub merkle_branch: Vec<[u8; 32]>,
-    pub version: u32,
-    pub nbits: u32,
-    pub ntime: u32,
-}
 
 /// A share that meets its target, ready for `mining.submit`.
 #[derive(Debug, Clone)]
@@ -45,7 +32,7 @@ pub enum GrindError {
 /// Grinds a share of `job` for `extranonce2 = counter` (big-endian, `extranonce2_size` bytes),
 /// trying at most `max_nonces` nonces.
 pub fn grind(
-    job: &LoadJob,
+    job: &Notify<'_>,
     extranonce1: &[u8],
     extranonce2_size: usize,
     counter: u64,
@@ -86,8 +73,8 @@ pub fn grind(
 mod tests {
     use super::*;
 
-    fn job() -> LoadJob {
-        LoadJob {
+    fn job() -> Notify<'static> {
+        Notify {
             job_id: "1".into(),
             prev_hash: [7; 32],
             coinb1: vec![1, 2, 3],
@@ -96,6 +83,7 @@ mod tests {
             version: 0x2000_0000,
             nbits: 0x1d00_ffff,
             ntime: 1_700_000_000,
+            clean_jobs: false,
         }
     }
 

@@ -81,18 +81,6 @@ pub(crate) async fn run(config: MinerConfig, stats: Arc<MinerStats>, stop: Arc<N
     let _ = tokio::task::spawn_blocking(move || hasher.join()).await;
 }
 
-/// The job as last notified, kept until the extranonce and mask are known.
-struct NotifiedJob {
-    job_id: String,
-    prev_hash: [u8; 32],
-    coinb1: Vec<u8>,
-    coinb2: Vec<u8>,
-    merkle_branch: Vec<[u8; 32]>,
-    version: u32,
-    nbits: u32,
-    ntime: u32,
-}
-
 /// One connection's protocol state.
 struct Session<'a> {
     config: &'a MinerConfig,
@@ -102,7 +90,8 @@ struct Session<'a> {
     next_submit_id: u64,
     extranonce: Option<(Vec<u8>, usize)>,
     version_mask: Option<u32>,
-    job: Option<NotifiedJob>,
+    /// The job as last notified, kept until the extranonce and mask are known.
+    job: Option<sv1::Notify<'static>>,
     out: Vec<u8>,
 }
 
@@ -242,16 +231,7 @@ impl<'a> Session<'a> {
                         .fetch_add(1, Ordering::Relaxed);
                 }
                 self.stats.set_last_job_id(&n.job_id);
-                self.job = Some(NotifiedJob {
-                    job_id: n.job_id.into_owned(),
-                    prev_hash: n.prev_hash,
-                    coinb1: n.coinb1,
-                    coinb2: n.coinb2,
-                    merkle_branch: n.merkle_branch,
-                    version: n.version,
-                    nbits: n.nbits,
-                    ntime: n.ntime,
-                });
+                self.job = Some(n.into_owned());
                 // Every new job replaces the current one at once; a simulated device has no
                 // queue worth keeping, and clean_jobs requires it anyway.
                 self.publish();
@@ -327,7 +307,7 @@ impl<'a> Session<'a> {
         self.slot.publish(Some(Work {
             tag: JobTag {
                 session: self.number,
-                job_id: job.job_id.clone(),
+                job_id: job.job_id.to_string(),
             },
             prev_hash: job.prev_hash,
             version: job.version,
